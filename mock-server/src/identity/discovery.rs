@@ -1,0 +1,160 @@
+//! OpenID discovery documents, instance discovery and user realm answers.
+//!
+//! `base` is `https://host:port` as the client reached us, so every URL in a document
+//! points back at the address the client used (MSAL keeps the port).
+
+use crate::directory::Tenant;
+use serde_json::{json, Value};
+
+/// Hosts of Microsoft's public cloud that instance discovery vouches for.
+const MICROSOFT_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.windows.net",
+    "login.microsoft.com",
+    "sts.windows.net",
+];
+
+/// v2 document. `tenant` is the tenant GUID, or `common`/`organizations`/`consumers`
+/// (whose issuer holds the literal `{tenantid}` placeholder).
+pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
+    let issuer_tenant = if crate::directory::is_guid(tenant) {
+        tenant
+    } else {
+        "{tenantid}"
+    };
+    json!({
+        "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/{issuer_tenant}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net"
+    })
+}
+
+/// v1 document (`/{tenant}/.well-known/openid-configuration`).
+pub fn openid_configuration_v1(base: &str, tenant: &str) -> Value {
+    let issuer_tenant = if crate::directory::is_guid(tenant) {
+        tenant
+    } else {
+        "{tenantid}"
+    };
+    json!({
+        "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{tenant}/discovery/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": format!("https://sts.windows.net/{issuer_tenant}/"),
+        "microsoft_multi_refresh_token": true,
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/authorize"),
+        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{tenant}/oauth2/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"],
+        "check_session_iframe": format!("{base}/{tenant}/oauth2/checksession"),
+        "userinfo_endpoint": format!("{base}/{tenant}/openid/userinfo"),
+        "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net"
+    })
+}
+
+/// The host (and port) of `https://host[:port]/…`, lower case.
+fn url_authority(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(rest[..end].to_ascii_lowercase())
+}
+
+/// Instance discovery: vouch for ourselves (under any name the client used) and for
+/// Microsoft's own hosts, so MSAL libraries that always call it work offline.
+/// `Err(())` means "unknown instance" (AADSTS50049).
+pub fn instance_discovery(
+    base: &str,
+    our_authorities: &[String],
+    authorization_endpoint: Option<&str>,
+) -> Result<Value, ()> {
+    let Some(endpoint) = authorization_endpoint else {
+        // No endpoint named: describe ourselves.
+        return Ok(instance_document(
+            base,
+            &url_authority(base).unwrap_or_default(),
+            "common",
+        ));
+    };
+    let host = url_authority(endpoint).ok_or(())?;
+    let tenant = endpoint
+        .split_once("://")
+        .and_then(|(_, r)| r.split('/').nth(1))
+        .filter(|t| !t.is_empty())
+        .unwrap_or("common");
+    let bare_host = host.split(':').next().unwrap_or_default();
+    if our_authorities.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
+        Ok(instance_document(&format!("https://{host}"), &host, tenant))
+    } else if MICROSOFT_HOSTS.contains(&bare_host) {
+        Ok(instance_document(&format!("https://{host}"), &host, tenant))
+    } else {
+        Err(())
+    }
+}
+
+fn instance_document(base: &str, host: &str, tenant: &str) -> Value {
+    let bare = host.split(':').next().unwrap_or_default();
+    let aliases: Vec<&str> = if MICROSOFT_HOSTS.contains(&bare) {
+        MICROSOFT_HOSTS.to_vec()
+    } else {
+        vec![host]
+    };
+    json!({
+        "tenant_discovery_endpoint": format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": aliases[0],
+            "preferred_cache": aliases[0],
+            "aliases": aliases,
+        }]
+    })
+}
+
+/// `GET /common/userrealm/{upn}`: managed for our domains, unknown otherwise (200 both).
+pub fn user_realm(upn: &str, tenant: Option<&Tenant>) -> Value {
+    match tenant {
+        Some(t) => json!({
+            "ver": "1.0",
+            "account_type": "Managed",
+            "domain_name": upn.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_else(|| t.primary_domain().to_string()),
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        }),
+        None => json!({
+            "ver": "1.0",
+            "account_type": "Unknown",
+            "cloud_instance_name": "microsoftonline.com",
+        }),
+    }
+}

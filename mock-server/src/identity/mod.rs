@@ -1,0 +1,66 @@
+//! The Microsoft identity platform (Entra ID) side: token endpoint, discovery, JWKS.
+//!
+//! `routes` is the only module that touches HTTP; `issue` decides, `errors` phrases.
+
+pub mod assertion;
+pub mod discovery;
+pub mod errors;
+pub mod issue;
+pub mod request;
+pub mod routes;
+
+pub use errors::{AadError, DescriptionLayout};
+pub use issue::Issued;
+pub use request::{EndpointVersion, TokenRequest};
+
+/// How long access tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLifetime {
+    /// A fixed `expires_in`, in seconds (default 3599, Entra's documented sample).
+    Fixed(i64),
+    /// Entra's documented behaviour: "a random value ranging between 60-90 minutes".
+    Random60To90Minutes,
+}
+
+impl Default for TokenLifetime {
+    fn default() -> Self {
+        TokenLifetime::Fixed(issue::DEFAULT_EXPIRES_IN)
+    }
+}
+
+impl TokenLifetime {
+    pub fn pick(self) -> i64 {
+        match self {
+            TokenLifetime::Fixed(s) => s,
+            TokenLifetime::Random60To90Minutes => {
+                let mut b = [0u8; 2];
+                let _ = aws_lc_rs::rand::fill(&mut b);
+                3600 + i64::from(u16::from_le_bytes(b)) % 1801
+            }
+        }
+    }
+}
+
+/// Identity-platform behaviour that sources disagree on, or that tests want to change.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub lifetime: TokenLifetime,
+    /// Add a Microsoft-style `nonce` to the token header (off by default, as real
+    /// Exchange tokens carry one but standard JWT libraries then cannot verify them).
+    pub nonce_header: bool,
+    pub layout: DescriptionLayout,
+    /// The AADSTS number for "grant type not supported over /common": MSAL.NET's capture
+    /// of the live service says 90010, Microsoft's error reference lists 9001023.
+    pub multi_tenant_grant_error_code: u32,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            lifetime: TokenLifetime::default(),
+            nonce_header: false,
+            layout: DescriptionLayout::Crlf,
+            multi_tenant_grant_error_code: 90010,
+        }
+    }
+}

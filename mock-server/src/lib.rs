@@ -1,0 +1,25 @@
+//! `mock-server`: an offline stand-in for the Microsoft identity platform (Entra ID token
+//! endpoint) and, in later issues, Exchange Online's mail servers.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let server = mock_server::MockServer::start().await; // demo tenant, port 0
+//! let authority = server.authority("contoso.onmicrosoft.com");
+//! # let _ = authority;
+//! # }
+//! ```
+
+pub mod clock;
+pub mod directory;
+pub mod identity;
+pub mod journal;
+pub mod secret;
+pub mod server;
+pub mod tls;
+pub mod token;
+
+pub use clock::Clock;
+pub use directory::Directory;
+pub use identity::{DescriptionLayout, IdentityConfig, TokenLifetime};
+pub use journal::{JournalEntry, Outcome};
+pub use server::{MockServer, MockServerBuilder, StartError};

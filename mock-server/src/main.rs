@@ -1,0 +1,171 @@
+//! `mock-server`: serve the demo tenant (or a fixture) as an offline Microsoft identity
+//! platform. Exit codes: 0 stopped by a signal, 1 could not start.
+
+use anyhow::Context;
+use clap::Parser;
+use mock_server::server::DEFAULT_HTTPS_PORT;
+use mock_server::{DescriptionLayout, MockServer, TokenLifetime};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Offline stand-in for Microsoft 365 mail authentication (Entra ID token endpoint)"
+)]
+struct Args {
+    /// A directory fixture (JSON, format in fixtures/README.md) instead of the embedded demo tenant.
+    #[arg(long, value_name = "FILE")]
+    fixture: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// HTTPS port of the identity platform (0 = any free port).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HTTPS_PORT)]
+    https_port: u16,
+    /// Keep the test CA in DIR (created on first use, reused after), so it is trusted once.
+    #[arg(long, value_name = "DIR")]
+    ca_dir: Option<PathBuf>,
+    /// Extra name on the server certificate (repeatable), e.g. login.microsoftonline.com.
+    #[arg(long = "hostname", value_name = "NAME")]
+    hostnames: Vec<String>,
+    /// Once listening, write the addresses as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+    /// Access-token lifetime (`expires_in`) in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3599,
+        conflicts_with = "random_token_lifetime"
+    )]
+    token_lifetime: i64,
+    /// Microsoft's behaviour: a random lifetime between 60 and 90 minutes.
+    #[arg(long)]
+    random_token_lifetime: bool,
+    /// Add a Microsoft-style `nonce` to access-token headers.
+    #[arg(long)]
+    nonce_header: bool,
+    /// Separator before "Trace ID:" in error_description: crlf (documented) or space (seen live).
+    #[arg(long, value_name = "crlf|space", default_value = "crlf", value_parser = ["crlf", "space"])]
+    error_description_separator: String,
+    /// AADSTS code for client credentials on /common: 90010 (live capture) or 9001023 (error reference).
+    #[arg(long, value_name = "CODE", default_value_t = 90010, value_parser = parse_common_code)]
+    common_endpoint_error_code: u32,
+    /// Log filter (tracing syntax), e.g. info or mock_server=debug. Also RUST_LOG.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    log: String,
+}
+
+fn parse_common_code(s: &str) -> Result<u32, String> {
+    match s {
+        "90010" => Ok(90010),
+        "9001023" => Ok(9001023),
+        _ => Err("expected 90010 or 9001023".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mock-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let mut builder = MockServer::builder()
+        .bind(args.bind)
+        .https_port(args.https_port)
+        .nonce_header(args.nonce_header)
+        .multi_tenant_grant_error_code(args.common_endpoint_error_code)
+        .description_layout(if args.error_description_separator == "space" {
+            DescriptionLayout::Space
+        } else {
+            DescriptionLayout::Crlf
+        })
+        .token_lifetime(if args.random_token_lifetime {
+            TokenLifetime::Random60To90Minutes
+        } else {
+            TokenLifetime::Fixed(args.token_lifetime)
+        });
+    if let Some(f) = &args.fixture {
+        builder = builder.fixture_file(f)?;
+    }
+    if let Some(d) = &args.ca_dir {
+        builder = builder.ca_dir(d);
+    }
+    for h in &args.hostnames {
+        builder = builder.hostname(h);
+    }
+    let server = builder.start().await?;
+    print_summary(&server);
+    if let Some(path) = &args.ready_file {
+        server
+            .write_ready_file(path)
+            .with_context(|| format!("writing the ready file {}", path.display()))?;
+    }
+    wait_for_signal().await;
+    eprintln!("mock-server: stopping");
+    server.shutdown().await;
+    Ok(())
+}
+
+fn print_summary(server: &MockServer) {
+    let directory = server.directory();
+    println!("mock-server: Microsoft identity platform on {}", server.https_url());
+    println!("  trust this CA: {}", server.ca_file().display());
+    for t in &directory.tenants {
+        println!(
+            "  tenant {} ({}): authority {}",
+            t.display_name,
+            t.domains.join(", "),
+            server.authority(&t.id)
+        );
+    }
+    if let Some(app) = directory.tenants.first().and_then(|t| t.applications.first()) {
+        let secret = app
+            .secrets
+            .first()
+            .map(|s| s.value.expose().as_str())
+            .unwrap_or("(none)");
+        println!(
+            "  demo app {:?}: client id {}  secret {}",
+            app.display_name, app.app_id, secret
+        );
+        println!("  scope for IMAP/POP/SMTP: https://outlook.office365.com/.default");
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            // Why select: stop on Ctrl-C or on SIGTERM (CI and process managers).
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

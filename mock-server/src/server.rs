@@ -1,0 +1,449 @@
+//! The running server and its Rust API, shaped like wiremock-rs:
+//! `MockServer::start().await` serves the demo tenant on `127.0.0.1:0`, a builder
+//! changes directory, ports and clock, and dropping the server shuts it down.
+
+use crate::clock::Clock;
+use crate::directory::{fixture, Directory};
+use crate::identity::{self, DescriptionLayout, IdentityConfig, TokenLifetime};
+use crate::journal::{Journal, JournalEntry};
+use crate::tls;
+use crate::token::Authority;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+/// The default HTTPS port of the command-line server.
+pub const DEFAULT_HTTPS_PORT: u16 = 8443;
+/// A TLS handshake that takes longer than this is a stalled or hostile peer.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed to send a request head (slowloris guard). Browsers and MSAL send it at
+/// once; nginx uses 60 s for `client_header_timeout`, we need far less.
+pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head: Entra rejects far smaller ones; 64 KiB is nginx's
+/// `large_client_header_buffers` default total (4 × 8 KiB) with room to spare.
+pub const MAX_HTTP_HEADER_BYTES: usize = 64 * 1024;
+/// Concurrent HTTPS connections; more are accepted and closed at once.
+pub const MAX_HTTPS_CONNECTIONS: usize = 4096;
+
+/// State shared by every connection.
+pub struct Shared {
+    directory: RwLock<Directory>,
+    pub(crate) authority: Authority,
+    pub(crate) clock: Clock,
+    pub(crate) journal: Journal,
+    pub(crate) identity: IdentityConfig,
+    /// `https://127.0.0.1:PORT`.
+    pub(crate) https_url: String,
+    /// `host:port` forms under which clients may reach us (for instance discovery).
+    pub(crate) authorities: Vec<String>,
+}
+
+impl Shared {
+    /// Read access to the directory. Readers never hold it across an `.await`.
+    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
+        // The directory is replaced whole by writers, so a poisoned lock still guards a
+        // consistent value.
+        self.directory.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("fixture: {0}")]
+    Fixture(#[from] fixture::FixtureError),
+    #[error("signing keys: {0}")]
+    Authority(#[from] crate::token::AuthorityError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Configure a server before starting it.
+#[derive(Debug)]
+pub struct MockServerBuilder {
+    directory: Option<Directory>,
+    bind: IpAddr,
+    https_port: u16,
+    ca_dir: Option<PathBuf>,
+    hostnames: Vec<String>,
+    clock: Clock,
+    identity: IdentityConfig,
+}
+
+impl Default for MockServerBuilder {
+    fn default() -> Self {
+        Self {
+            directory: None,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            https_port: 0,
+            ca_dir: None,
+            hostnames: Vec::new(),
+            clock: Clock::system(),
+            identity: IdentityConfig::default(),
+        }
+    }
+}
+
+impl MockServerBuilder {
+    /// Serve this directory instead of the embedded demo tenant.
+    pub fn directory(mut self, directory: Directory) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// Serve the directory of a fixture JSON file.
+    pub fn fixture_file(mut self, path: &Path) -> Result<Self, StartError> {
+        self.directory = Some(fixture::load_file(path)?);
+        Ok(self)
+    }
+
+    pub fn bind(mut self, addr: IpAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// 0 (the default for the Rust API) picks a free port.
+    pub fn https_port(mut self, port: u16) -> Self {
+        self.https_port = port;
+        self
+    }
+
+    /// Keep (or reuse) the CA in this folder.
+    pub fn ca_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.ca_dir = Some(dir.into());
+        self
+    }
+
+    /// An extra name on the server certificate, e.g. `login.microsoftonline.com`.
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.hostnames.push(name.into());
+        self
+    }
+
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn token_lifetime(mut self, lifetime: TokenLifetime) -> Self {
+        self.identity.lifetime = lifetime;
+        self
+    }
+
+    pub fn nonce_header(mut self, on: bool) -> Self {
+        self.identity.nonce_header = on;
+        self
+    }
+
+    pub fn description_layout(mut self, layout: DescriptionLayout) -> Self {
+        self.identity.layout = layout;
+        self
+    }
+
+    pub fn multi_tenant_grant_error_code(mut self, code: u32) -> Self {
+        self.identity.multi_tenant_grant_error_code = code;
+        self
+    }
+
+    pub async fn start(self) -> Result<MockServer, StartError> {
+        let directory = match self.directory {
+            Some(d) => d,
+            None => fixture::demo_tenant()?,
+        };
+        let authority = Authority::new(&directory.signing_keys)?;
+        let tls = tls::build(self.ca_dir.as_deref(), &self.hostnames)?;
+
+        let addr = SocketAddr::new(self.bind, self.https_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let url_host = match local.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        let https_url = format!("https://{url_host}:{}", local.port());
+        let mut authorities = vec![
+            format!("{url_host}:{}", local.port()),
+            format!("localhost:{}", local.port()),
+            format!("127.0.0.1:{}", local.port()),
+            format!("[::1]:{}", local.port()),
+        ];
+        for h in &self.hostnames {
+            authorities.push(format!("{}:{}", h.to_ascii_lowercase(), local.port()));
+            if local.port() == 443 {
+                authorities.push(h.to_ascii_lowercase());
+            }
+        }
+
+        // The CA file: in the CA folder when there is one, else in a private temp folder.
+        let (ca_file, temp_dir) = match &self.ca_dir {
+            Some(dir) => (absolute(&dir.join(tls::CA_CERT_FILE)), None),
+            None => {
+                static COUNTER: AtomicU64 = AtomicU64::new(0);
+                let dir = std::env::temp_dir().join(format!(
+                    "mock-server-{}-{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&dir).map_err(|source| StartError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let file = dir.join(tls::CA_CERT_FILE);
+                std::fs::write(&file, &tls.ca_pem).map_err(|source| StartError::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+                (absolute(&file), Some(dir))
+            }
+        };
+
+        let shared = Arc::new(Shared {
+            directory: RwLock::new(directory),
+            authority,
+            clock: self.clock,
+            journal: Journal::default(),
+            identity: self.identity,
+            https_url: https_url.clone(),
+            authorities,
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config);
+        tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx));
+
+        Ok(MockServer {
+            shared,
+            https_addr: local,
+            https_url,
+            ca_pem: tls.ca_pem,
+            ca_file,
+            temp_dir,
+            shutdown: shutdown_tx,
+        })
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(Semaphore::new(MAX_HTTPS_CONNECTIONS));
+    loop {
+        // Why select: stop accepting as soon as the server is dropped.
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            r = listener.accept() => r,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; closing");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HTTP_HEADER_BYTES);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_header_list_size(MAX_HTTP_HEADER_BYTES as u32);
+            let service = hyper::service::service_fn(move |req| identity::routes::handle(req, shared.clone(), peer));
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            // Why select: finish the request in flight, then close, when the server stops.
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+                    }
+                }
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+/// A running server. Dropping it stops it.
+pub struct MockServer {
+    shared: Arc<Shared>,
+    https_addr: SocketAddr,
+    https_url: String,
+    ca_pem: String,
+    ca_file: PathBuf,
+    temp_dir: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("https_url", &self.https_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockServer {
+    /// The demo tenant on `https://127.0.0.1:<free port>`.
+    ///
+    /// # Panics
+    /// When the server cannot start (no free port, unwritable temp folder): a test
+    /// cannot go on without it. Use [`MockServer::builder`] to handle the error.
+    pub async fn start() -> Self {
+        match Self::builder().start().await {
+            Ok(s) => s,
+            Err(e) => panic!("mock-server failed to start: {e}"),
+        }
+    }
+
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::default()
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn https_url(&self) -> &str {
+        &self.https_url
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The authority URL MSAL takes: `https://127.0.0.1:PORT/<tenant>`.
+    pub fn authority(&self, tenant: &str) -> String {
+        format!("{}/{tenant}", self.https_url)
+    }
+
+    /// The v2 token endpoint of a tenant (any alias).
+    pub fn token_endpoint(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.https_url)
+    }
+
+    /// The CA certificate (PEM) a client must trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Absolute path of the CA certificate file.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The clock that issuing and checking use; advance it to expire tokens.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Everything recorded so far, oldest first.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.shared.journal.entries()
+    }
+
+    /// Token requests (issued and refused) recorded so far, with secrets masked and the
+    /// reason for every refusal.
+    pub fn token_requests(&self) -> Vec<JournalEntry> {
+        self.shared
+            .journal
+            .entries()
+            .into_iter()
+            .filter(|e| e.protocol == "https")
+            .collect()
+    }
+
+    /// A copy of the directory as it is now.
+    pub fn directory(&self) -> Directory {
+        self.shared.directory().clone()
+    }
+
+    /// What the ready file holds.
+    pub fn ready_info(&self) -> serde_json::Value {
+        let directory = self.shared.directory();
+        let tenants: Vec<serde_json::Value> = directory
+            .tenants
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.id,
+                    "domains": t.domains,
+                    "authority": self.authority(&t.id),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "https_url": self.https_url,
+            "ca_file": self.ca_file,
+            "tenants": tenants,
+        })
+    }
+
+    /// Write the ready file atomically (temp file + rename), so a watcher never reads
+    /// half of it.
+    pub fn write_ready_file(&self, path: &Path) -> std::io::Result<()> {
+        let body = serde_json::to_vec_pretty(&self.ready_info()).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Stop accepting, let requests in flight finish (bounded), and wait briefly.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        tokio::task::yield_now().await;
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(dir) = &self.temp_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
