@@ -93,34 +93,29 @@ fn url_authority(url: &str) -> Option<String> {
 
 /// Instance discovery: vouch for ourselves (under any name the client used) and for
 /// Microsoft's own hosts, so MSAL libraries that always call it work offline.
-/// `Err(())` means "unknown instance" (AADSTS50049).
+/// `None` means "unknown instance" (AADSTS50049).
 pub fn instance_discovery(
     base: &str,
     our_authorities: &[String],
     authorization_endpoint: Option<&str>,
-) -> Result<Value, ()> {
+) -> Option<Value> {
     let Some(endpoint) = authorization_endpoint else {
         // No endpoint named: describe ourselves.
-        return Ok(instance_document(
+        return Some(instance_document(
             base,
             &url_authority(base).unwrap_or_default(),
             "common",
         ));
     };
-    let host = url_authority(endpoint).ok_or(())?;
+    let host = url_authority(endpoint)?;
     let tenant = endpoint
         .split_once("://")
         .and_then(|(_, r)| r.split('/').nth(1))
         .filter(|t| !t.is_empty())
         .unwrap_or("common");
     let bare_host = host.split(':').next().unwrap_or_default();
-    if our_authorities.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
-        Ok(instance_document(&format!("https://{host}"), &host, tenant))
-    } else if MICROSOFT_HOSTS.contains(&bare_host) {
-        Ok(instance_document(&format!("https://{host}"), &host, tenant))
-    } else {
-        Err(())
-    }
+    let ours = our_authorities.iter().any(|a| a.eq_ignore_ascii_case(&host));
+    (ours || MICROSOFT_HOSTS.contains(&bare_host)).then(|| instance_document(&format!("https://{host}"), &host, tenant))
 }
 
 fn instance_document(base: &str, host: &str, tenant: &str) -> Value {

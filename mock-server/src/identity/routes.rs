@@ -133,8 +133,8 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: Socke
             let endpoint = query_param(req.uri().query(), "authorization_endpoint");
             let trace = uuid::Uuid::new_v4().to_string();
             match discovery::instance_discovery(&base, &shared.authorities, endpoint.as_deref()) {
-                Ok(doc) => cacheable(json_response(StatusCode::OK, &doc, &trace)),
-                Err(()) => {
+                Some(doc) => cacheable(json_response(StatusCode::OK, &doc, &trace)),
+                None => {
                     let body = serde_json::json!({
                         "error": "invalid_instance",
                         "error_description": format!("AADSTS50049: Unknown or invalid instance.\r\nTrace ID: {trace}\r\nCorrelation ID: {trace}\r\nTimestamp: {}", shared.clock.now().format(super::errors::TIMESTAMP_FORMAT).unwrap_or_default()),

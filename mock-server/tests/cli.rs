@@ -1,0 +1,211 @@
+//! The `mock-server` binary as a user runs it: ready file, CA folder, host names, errors.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Running {
+    child: Child,
+    ready: serde_json::Value,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mock-server-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Running {
+    let ready_file = dir.join("ready.json");
+    let _ = std::fs::remove_file(&ready_file);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+        .args(["--https-port", "0", "--ready-file"])
+        .arg(&ready_file)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready_file.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("mock-server exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "no ready file within 20 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ready = serde_json::from_slice(&std::fs::read(&ready_file).expect("read")).expect("ready JSON");
+    Running { child, ready }
+}
+
+fn client(ca_file: &str, resolve: Option<(&str, std::net::SocketAddr)>) -> reqwest::Client {
+    let pem = std::fs::read(ca_file).expect("ca file");
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .no_proxy();
+    if let Some((name, addr)) = resolve {
+        b = b.resolve(name, addr);
+    }
+    b.build().expect("client")
+}
+
+#[tokio::test]
+async fn ready_file_names_the_url_ca_and_tenants_and_the_summary_helps() {
+    let dir = tempdir("ready");
+    let mut run = start(&dir, &[]);
+    let url = run.ready["https_url"].as_str().expect("url").to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let ca = run.ready["ca_file"].as_str().expect("ca").to_string();
+    assert!(Path::new(&ca).is_absolute());
+    let tenants = run.ready["tenants"].as_array().expect("tenants");
+    assert_eq!(tenants[0]["id"], "c0ffee00-1111-4222-8333-444455556666");
+    assert_eq!(
+        tenants[0]["domains"],
+        serde_json::json!(["contoso.onmicrosoft.com", "contoso.com"])
+    );
+    assert_eq!(
+        tenants[0]["authority"],
+        format!("{url}/c0ffee00-1111-4222-8333-444455556666")
+    );
+    assert_eq!(tenants[1]["id"], "fab00000-1111-4222-8333-444455556666");
+
+    let r = client(&ca, None)
+        .post(format!("{url}/contoso.com/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "00000000-0000-4000-8000-00000000a001"),
+            ("client_secret", "poller-secret-value"),
+            ("scope", "https://outlook.office365.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+
+    let _ = run.child.kill();
+    let mut out = String::new();
+    run.child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert!(
+        out.contains(&format!("authority {url}/c0ffee00-1111-4222-8333-444455556666")),
+        "{out}"
+    );
+    assert!(
+        out.contains("00000000-0000-4000-8000-00000000a001") && out.contains("poller-secret-value"),
+        "{out}"
+    );
+    assert!(out.contains(&ca), "{out}");
+}
+
+#[tokio::test]
+async fn ca_dir_is_created_once_and_reused_and_hostnames_are_on_the_certificate() {
+    let dir = tempdir("ca");
+    let ca_dir = dir.join("ca");
+    let first = start(
+        &dir,
+        &[
+            "--ca-dir",
+            ca_dir.to_str().expect("utf8"),
+            "--hostname",
+            "login.microsoftonline.com",
+        ],
+    );
+    let pem1 = std::fs::read_to_string(ca_dir.join("ca.pem")).expect("ca.pem kept");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ca_dir.join("ca.key"))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "CA key readable by others: {mode:o}");
+    }
+    // The extra name validates: resolve login.microsoftonline.com to our port.
+    let url = first.ready["https_url"].as_str().expect("url");
+    let addr: std::net::SocketAddr = url.trim_start_matches("https://").parse().expect("addr");
+    let ca = first.ready["ca_file"].as_str().expect("ca");
+    let c = client(ca, Some(("login.microsoftonline.com", addr)));
+    let r = c
+        .get(format!(
+            "https://login.microsoftonline.com:{}/contoso.com/v2.0/.well-known/openid-configuration",
+            addr.port()
+        ))
+        .send()
+        .await
+        .expect("TLS with the extra host name");
+    let doc: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(
+        doc["token_endpoint"],
+        format!(
+            "https://login.microsoftonline.com:{}/c0ffee00-1111-4222-8333-444455556666/oauth2/v2.0/token",
+            addr.port()
+        )
+    );
+    drop(first);
+    let second = start(&dir, &["--ca-dir", ca_dir.to_str().expect("utf8")]);
+    let pem2 = std::fs::read_to_string(ca_dir.join("ca.pem")).expect("ca.pem");
+    assert_eq!(pem1, pem2, "the CA is reused");
+    assert_eq!(second.ready["ca_file"], ca_dir.join("ca.pem").to_str().expect("utf8"));
+}
+
+#[test]
+fn a_bad_fixture_is_reported_with_file_and_json_path() {
+    let dir = tempdir("fixture");
+    let fixture = dir.join("broken.json");
+    std::fs::write(
+        &fixture,
+        r#"{"signing_keys":[{"private_key":"k.pem","certificate":"c.pem"}],"tenants":[{"id":"not-a-guid","display_name":"X","domains":[]}]}"#,
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+        .args(["--https-port", "0", "--fixture"])
+        .arg(&fixture)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.json") && err.contains("signing_keys[0].private_key"),
+        "{err}"
+    );
+
+    // A fixture copied from the demo tenant with a typo in a field name.
+    let demo =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/demo-tenant.json")).expect("demo");
+    let fixtures = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"));
+    let typo = fixtures.join(format!("typo-{}.json", std::process::id()));
+    std::fs::write(&typo, demo.replacen("\"public_client\"", "\"public_clinet\"", 1)).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+        .args(["--https-port", "0", "--fixture"])
+        .arg(&typo)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(&typo);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("tenants[0].applications[7]") && err.contains("public_clinet"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_fixture_file_loads_like_the_embedded_one() {
+    let dir = tempdir("demo-file");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/demo-tenant.json");
+    let run = start(&dir, &["--fixture", fixture]);
+    assert_eq!(run.ready["tenants"].as_array().map(Vec::len), Some(2));
+}
