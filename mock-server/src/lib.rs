@@ -13,6 +13,7 @@ pub mod clock;
 pub mod directory;
 pub mod identity;
 pub mod journal;
+pub mod mailstore;
 pub mod secret;
 pub mod server;
 pub mod tls;
