@@ -14,6 +14,7 @@ pub mod directory;
 pub mod identity;
 pub mod journal;
 pub mod mailstore;
+pub mod sasl;
 pub mod secret;
 pub mod server;
 pub mod tls;

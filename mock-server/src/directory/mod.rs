@@ -4,6 +4,7 @@
 //! It is loaded once from a fixture (see `fixture`) and then owned by one store shared by
 //! the identity side (which issues tokens) and the mail side (which checks them).
 
+pub mod access;
 pub mod fixture;
 pub mod resources;
 

@@ -3,6 +3,7 @@
 
 pub mod authority;
 pub mod jws;
+pub mod verifier;
 pub mod x509;
 
 pub use authority::{Authority, AuthorityError, SigningKey};
