@@ -44,7 +44,17 @@ fn start_to_ready_ms(binary: &str, runs: usize) -> Vec<f64> {
         let ready = dir.join(format!("ready-{i}.json"));
         let t0 = Instant::now();
         let Ok(mut child) = Command::new(binary)
-            .args(["--https-port", "0", "--log", "warn", "--ready-file"])
+            .args([
+                "--https-port",
+                "0",
+                "--imaps-port",
+                "0",
+                "--imap-port",
+                "0",
+                "--log",
+                "warn",
+                "--ready-file",
+            ])
             .arg(&ready)
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -18,7 +18,7 @@ pub struct JournalEntry {
     pub seq: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// `https` for the identity platform.
+    /// `https` for the identity platform, `imap` for the IMAP server.
     pub protocol: &'static str,
     pub peer: Option<String>,
     /// `POST /contoso.com/oauth2/v2.0/token`.
@@ -42,8 +42,17 @@ pub struct JournalEntry {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// A token was issued.
     Issued,
+    /// A token request or a mail authentication was refused.
     Refused,
+    /// A mail session authenticated and opened its mailbox.
+    Authenticated,
+    /// A mail session authenticated but cannot open the mailbox
+    /// ("User is authenticated but not connected").
+    NotConnected,
+    /// A mail session was ended by the server (token expired, limits, timeouts).
+    Ended,
 }
 
 #[derive(Debug, Default)]

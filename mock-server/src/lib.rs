@@ -12,6 +12,7 @@
 pub mod clock;
 pub mod directory;
 pub mod identity;
+pub mod imap;
 pub mod journal;
 pub mod mailstore;
 pub mod sasl;

@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use mock_server::server::DEFAULT_HTTPS_PORT;
+use mock_server::imap::{ImapConfig, Personality};
+use mock_server::sasl::xoauth2::Mode;
+use mock_server::server::{DEFAULT_HTTPS_PORT, DEFAULT_IMAPS_PORT, DEFAULT_IMAP_PORT};
 use mock_server::{DescriptionLayout, MockServer, TokenLifetime};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -24,6 +26,25 @@ struct Args {
     /// HTTPS port of the identity platform (0 = any free port).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HTTPS_PORT)]
     https_port: u16,
+    /// IMAP port with implicit TLS (Exchange: 993; 0 = any free port).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_IMAPS_PORT)]
+    imaps_port: u16,
+    /// IMAP port with STARTTLS (Exchange: 143; 0 = any free port).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_IMAP_PORT)]
+    imap_port: u16,
+    /// Which Exchange Online the IMAP server imitates: exo-2025 (basic auth retired,
+    /// LOGINDISABLED; default) or exo-2018 (AUTH=PLAIN, "NO LOGIN failed.").
+    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
+    imap_personality: String,
+    /// First AUTHENTICATE continuation: "bare" (`+`, as Exchange sends it) or "space" (`+ `, RFC 3501).
+    #[arg(long, value_name = "bare|space", default_value = "bare", value_parser = ["bare", "space"])]
+    imap_continuation: String,
+    /// XOAUTH2 parsing: strict (default) or lenient (missing final ^A, extra spaces).
+    #[arg(long, value_name = "strict|lenient", default_value = "strict", value_parser = ["strict", "lenient"])]
+    xoauth2: String,
+    /// IMAP autologout after this many seconds without a command (`* BYE Connection is closed. 13`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    imap_idle_timeout: u64,
     /// Keep the test CA in DIR (created on first use, reused after), so it is trusted once.
     #[arg(long, value_name = "DIR")]
     ca_dir: Option<PathBuf>,
@@ -91,9 +112,23 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let imap = ImapConfig {
+        personality: Personality::parse(&args.imap_personality).unwrap_or_default(),
+        bare_continuation: args.imap_continuation == "bare",
+        xoauth2_mode: if args.xoauth2 == "lenient" {
+            Mode::Lenient
+        } else {
+            Mode::Strict
+        },
+        idle_timeout: std::time::Duration::from_secs(args.imap_idle_timeout),
+        ..ImapConfig::default()
+    };
     let mut builder = MockServer::builder()
         .bind(args.bind)
         .https_port(args.https_port)
+        .imaps_port(args.imaps_port)
+        .imap_port(args.imap_port)
+        .imap_config(imap)
         .nonce_header(args.nonce_header)
         .multi_tenant_grant_error_code(args.common_endpoint_error_code)
         .description_layout(if args.error_description_separator == "space" {
@@ -131,6 +166,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 fn print_summary(server: &MockServer) {
     let directory = server.directory();
     println!("mock-server: Microsoft identity platform on {}", server.https_url());
+    println!(
+        "mock-server: Exchange Online IMAP on {} (TLS) and {} (STARTTLS)",
+        server.imaps_addr(),
+        server.imap_addr()
+    );
     println!("  trust this CA: {}", server.ca_file().display());
     for t in &directory.tenants {
         println!(
@@ -150,7 +190,7 @@ fn print_summary(server: &MockServer) {
             "  demo app {:?}: client id {}  secret {}",
             app.display_name, app.app_id, secret
         );
-        println!("  scope for IMAP/POP/SMTP: https://outlook.office365.com/.default");
+        println!("  scope for IMAP/POP/SMTP: https://outlook.office365.com/.default; mailbox test.user@contoso.com");
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::directory::{fixture, Directory};
 use crate::identity::{self, DescriptionLayout, IdentityConfig, TokenLifetime};
+use crate::imap::ImapConfig;
 use crate::journal::{Journal, JournalEntry};
 use crate::tls;
 use crate::token::Authority;
@@ -29,6 +30,11 @@ pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_HTTP_HEADER_BYTES: usize = 64 * 1024;
 /// Concurrent HTTPS connections; more are accepted and closed at once.
 pub const MAX_HTTPS_CONNECTIONS: usize = 4096;
+/// Concurrent IMAP connections across both ports (sized for 10,000 idle sessions).
+pub const MAX_IMAP_CONNECTIONS: usize = 20_000;
+/// Default ports of the command-line server.
+pub const DEFAULT_IMAPS_PORT: u16 = 9993;
+pub const DEFAULT_IMAP_PORT: u16 = 9143;
 
 /// State shared by every connection.
 pub struct Shared {
@@ -76,6 +82,9 @@ pub struct MockServerBuilder {
     hostnames: Vec<String>,
     clock: Clock,
     identity: IdentityConfig,
+    imaps_port: u16,
+    imap_port: u16,
+    imap: ImapConfig,
 }
 
 impl Default for MockServerBuilder {
@@ -88,6 +97,9 @@ impl Default for MockServerBuilder {
             hostnames: Vec::new(),
             clock: Clock::system(),
             identity: IdentityConfig::default(),
+            imaps_port: 0,
+            imap_port: 0,
+            imap: ImapConfig::default(),
         }
     }
 }
@@ -145,6 +157,24 @@ impl MockServerBuilder {
 
     pub fn description_layout(mut self, layout: DescriptionLayout) -> Self {
         self.identity.layout = layout;
+        self
+    }
+
+    /// IMAP with implicit TLS (993 at Microsoft); 0 picks a free port.
+    pub fn imaps_port(mut self, port: u16) -> Self {
+        self.imaps_port = port;
+        self
+    }
+
+    /// IMAP with STARTTLS (143 at Microsoft); 0 picks a free port.
+    pub fn imap_port(mut self, port: u16) -> Self {
+        self.imap_port = port;
+        self
+    }
+
+    /// IMAP behaviour: personality, continuation style, XOAUTH2 strictness, timeouts.
+    pub fn imap_config(mut self, config: ImapConfig) -> Self {
+        self.imap = config;
         self
     }
 
@@ -220,12 +250,35 @@ impl MockServerBuilder {
             authorities,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // IMAP gets the same certificate without ALPN: rustls refuses a client that
+        // offers only protocols the server does not list (curl offers none, others "imap").
+        let mut imap_tls = (*tls.server_config).clone();
+        imap_tls.alpn_protocols.clear();
+        let imap_acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(imap_tls));
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config);
-        tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx));
+        tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx.clone()));
+        let mut imap_addrs = Vec::new();
+        for (port, implicit) in [(self.imaps_port, true), (self.imap_port, false)] {
+            let addr = SocketAddr::new(self.bind, port);
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            imap_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr, source })?);
+            tokio::spawn(crate::imap::conn::accept_loop(
+                l,
+                imap_acceptor.clone(),
+                implicit,
+                shared.clone(),
+                self.imap.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
 
         Ok(MockServer {
             shared,
             https_addr: local,
+            imaps_addr: imap_addrs[0],
+            imap_addr: imap_addrs[1],
             https_url,
             ca_pem: tls.ca_pem,
             ca_file,
@@ -315,6 +368,8 @@ async fn accept_loop(
 pub struct MockServer {
     shared: Arc<Shared>,
     https_addr: SocketAddr,
+    imaps_addr: SocketAddr,
+    imap_addr: SocketAddr,
     https_url: String,
     ca_pem: String,
     ca_file: PathBuf,
@@ -356,6 +411,16 @@ impl MockServer {
         self.https_addr
     }
 
+    /// IMAP with implicit TLS.
+    pub fn imaps_addr(&self) -> SocketAddr {
+        self.imaps_addr
+    }
+
+    /// IMAP with STARTTLS.
+    pub fn imap_addr(&self) -> SocketAddr {
+        self.imap_addr
+    }
+
     /// The authority URL MSAL takes: `https://127.0.0.1:PORT/<tenant>`.
     pub fn authority(&self, tenant: &str) -> String {
         format!("{}/{tenant}", self.https_url)
@@ -384,6 +449,16 @@ impl MockServer {
     /// Everything recorded so far, oldest first.
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.shared.journal.entries()
+    }
+
+    /// IMAP authentications and session ends recorded so far, with their reasons.
+    pub fn imap_events(&self) -> Vec<JournalEntry> {
+        self.shared
+            .journal
+            .entries()
+            .into_iter()
+            .filter(|e| e.protocol == "imap")
+            .collect()
     }
 
     /// Token requests (issued and refused) recorded so far, with secrets masked and the
@@ -420,6 +495,8 @@ impl MockServer {
             "https_url": self.https_url,
             "ca_file": self.ca_file,
             "tenants": tenants,
+            "imaps_addr": self.imaps_addr.to_string(),
+            "imap_addr": self.imap_addr.to_string(),
         })
     }
 

@@ -28,7 +28,15 @@ fn start(dir: &Path, extra: &[&str]) -> Running {
     let ready_file = dir.join("ready.json");
     let _ = std::fs::remove_file(&ready_file);
     let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args(["--https-port", "0", "--ready-file"])
+        .args([
+            "--https-port",
+            "0",
+            "--imaps-port",
+            "0",
+            "--imap-port",
+            "0",
+            "--ready-file",
+        ])
         .arg(&ready_file)
         .args(extra)
         .stdout(Stdio::piped())
@@ -171,7 +179,15 @@ fn a_bad_fixture_is_reported_with_file_and_json_path() {
     )
     .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args(["--https-port", "0", "--fixture"])
+        .args([
+            "--https-port",
+            "0",
+            "--imaps-port",
+            "0",
+            "--imap-port",
+            "0",
+            "--fixture",
+        ])
         .arg(&fixture)
         .output()
         .expect("run");
@@ -189,7 +205,15 @@ fn a_bad_fixture_is_reported_with_file_and_json_path() {
     let typo = fixtures.join(format!("typo-{}.json", std::process::id()));
     std::fs::write(&typo, demo.replacen("\"public_client\"", "\"public_clinet\"", 1)).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args(["--https-port", "0", "--fixture"])
+        .args([
+            "--https-port",
+            "0",
+            "--imaps-port",
+            "0",
+            "--imap-port",
+            "0",
+            "--fixture",
+        ])
         .arg(&typo)
         .output()
         .expect("run");

@@ -91,16 +91,20 @@ pub fn decode(response: &[u8], mode: Mode) -> Result<Xoauth2, Xoauth2Error> {
         return Err(Xoauth2Error::NotEncoded);
     }
     let raw = STANDARD.decode(trimmed).map_err(|_| Xoauth2Error::NotBase64)?;
-    if let Ok(inner) = std::str::from_utf8(&raw) {
-        if !inner.starts_with("user=") {
-            if let Ok(twice) = STANDARD.decode(inner.trim()) {
-                if twice.starts_with(b"user=") {
-                    return Err(Xoauth2Error::DoubleEncodedMessage);
-                }
+    parse_message(&raw, mode)
+}
+
+/// Parse a message that was base64-decoded once (e.g. a SASL-IR the IMAP codec decoded),
+/// recognising a message that was encoded twice.
+pub fn parse_message(raw: &[u8], mode: Mode) -> Result<Xoauth2, Xoauth2Error> {
+    if !raw.starts_with(b"user=") {
+        if let Ok(twice) = STANDARD.decode(raw.trim_ascii()) {
+            if twice.starts_with(b"user=") {
+                return Err(Xoauth2Error::DoubleEncodedMessage);
             }
         }
     }
-    parse(&raw, mode)
+    parse(raw, mode)
 }
 
 /// Parse a decoded XOAUTH2 message.

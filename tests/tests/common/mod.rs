@@ -2,6 +2,8 @@
 //! demo-tenant constants, and client assertions signed with the demo certificate.
 #![allow(dead_code)]
 
+pub mod imap;
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

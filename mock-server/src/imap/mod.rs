@@ -1,0 +1,63 @@
+//! Exchange Online's IMAP4 server with XOAUTH2.
+//!
+//! `conn` is the only module that touches sockets; `session` is a sans-I/O state machine
+//! (decoded commands in, response bytes out, never awaits); `personality` holds
+//! Exchange's exact strings; `mail` answers the mailbox commands from the mail store.
+
+pub mod conn;
+pub mod mail;
+pub mod personality;
+pub mod session;
+
+use crate::sasl::xoauth2::Mode;
+pub use personality::Personality;
+use std::time::Duration;
+
+/// Exchange's limit on a line during a SASL exchange (`MaxLineLength = 4096` in
+/// Exchange 2013's ResponseFactory.StartAuthentication); tokens over it have failed on
+/// Exchange Online since 2025-07-16 (MailKit #1948).
+pub const MAX_SASL_LINE: usize = 4096;
+/// Longest command line: Exchange's `MaxCommandSize` default (Set-ImapSettings), 10240.
+pub const MAX_COMMAND_LINE: usize = 10240;
+/// Largest literal (APPEND): Exchange Online's default maximum message size, 35 MB.
+pub const MAX_LITERAL: u32 = 35 * 1024 * 1024;
+/// Failed AUTHENTICATEs before `* BYE Connection is closed. 14` (Exchange's
+/// MaxFailedLoginAttempts is unpublished for Exchange Online; 3 is the reference's advice).
+pub const MAX_FAILED_AUTH: u32 = 3;
+/// Commands allowed before authentication ("Session disconnected after 9 pre-auth
+/// commands", Exchange 2013).
+pub const MAX_PRE_AUTH_COMMANDS: u32 = 9;
+/// Autologout for authenticated sessions: RFC 3501's minimum and Exchange's
+/// `AuthenticatedConnectionTimeout` default, 30 minutes.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Exchange's `PreAuthenticatedConnectionTimeout` default, 1 minute.
+pub const PRE_AUTH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the IMAP server behaves.
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub personality: Personality,
+    /// The first continuation of AUTHENTICATE: `+` (Exchange 2013, MailKit #178) or `+ `
+    /// (RFC 3501).
+    pub bare_continuation: bool,
+    pub xoauth2_mode: Mode,
+    /// Host name encoded in the greeting.
+    pub fqdn: String,
+    pub idle_timeout: Duration,
+    pub pre_auth_timeout: Duration,
+    pub max_failed_auth: u32,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            personality: Personality::default(),
+            bare_continuation: true,
+            xoauth2_mode: Mode::Strict,
+            fqdn: personality::DEFAULT_FQDN.to_string(),
+            idle_timeout: IDLE_TIMEOUT,
+            pre_auth_timeout: PRE_AUTH_TIMEOUT,
+            max_failed_auth: MAX_FAILED_AUTH,
+        }
+    }
+}
