@@ -427,7 +427,13 @@ impl Mailbox {
                 }
             })
             .collect();
-        out.sort_by_cached_key(|f| f.name.split(DELIMITER).map(str::to_lowercase).collect::<Vec<_>>());
+        // Depth-first: compare segment by segment, case-insensitively (ties by case).
+        out.sort_by_cached_key(|f| {
+            f.name
+                .split(DELIMITER)
+                .map(|s| (s.to_lowercase(), s.to_string()))
+                .collect::<Vec<_>>()
+        });
         out
     }
 
