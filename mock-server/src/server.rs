@@ -47,6 +47,8 @@ pub struct Shared {
     pub(crate) https_url: String,
     /// `host:port` forms under which clients may reach us (for instance discovery).
     pub(crate) authorities: Vec<String>,
+    /// Every mailbox's folders and messages.
+    pub(crate) store: Arc<crate::mailstore::Store>,
 }
 
 impl Shared {
@@ -70,6 +72,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mailstore::StoreError),
 }
 
 /// Configure a server before starting it.
@@ -189,6 +193,7 @@ impl MockServerBuilder {
             None => fixture::demo_tenant()?,
         };
         let authority = Authority::new(&directory.signing_keys)?;
+        let store = Arc::new(crate::mailstore::Store::from_directory(&directory)?);
         let tls = tls::build(self.ca_dir.as_deref(), &self.hostnames)?;
 
         let addr = SocketAddr::new(self.bind, self.https_port);
@@ -248,6 +253,7 @@ impl MockServerBuilder {
             identity: self.identity,
             https_url: https_url.clone(),
             authorities,
+            store,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         // IMAP gets the same certificate without ALPN: rustls refuses a client that
@@ -470,6 +476,23 @@ impl MockServer {
             .into_iter()
             .filter(|e| e.protocol == "https")
             .collect()
+    }
+
+    /// Deliver a message (RFC 5322 bytes) to a folder of a mailbox, as if it arrived from
+    /// outside; idling IMAP sessions see `* n EXISTS`. Returns its UID.
+    pub fn deliver(&self, address: &str, folder: &str, raw: &[u8]) -> Result<u32, crate::mailstore::StoreError> {
+        self.shared.store.deliver(
+            address,
+            folder,
+            raw,
+            crate::mailstore::Flags::default(),
+            Some(self.shared.clock.now()),
+        )
+    }
+
+    /// The mail store (to check what clients appended, moved or deleted).
+    pub fn store(&self) -> &crate::mailstore::Store {
+        &self.shared.store
     }
 
     /// A copy of the directory as it is now.

@@ -85,6 +85,15 @@ async fn ready_file_names_the_url_ca_and_tenants_and_the_summary_helps() {
         format!("{url}/c0ffee00-1111-4222-8333-444455556666")
     );
     assert_eq!(tenants[1]["id"], "fab00000-1111-4222-8333-444455556666");
+    for key in ["imaps_addr", "imap_addr"] {
+        let addr: std::net::SocketAddr = run.ready[key].as_str().expect(key).parse().expect("host:port");
+        let mut s = std::net::TcpStream::connect(addr).expect("IMAP port listening");
+        if key == "imap_addr" {
+            let mut greeting = [0u8; 52];
+            s.read_exact(&mut greeting).expect("greeting");
+            assert_eq!(&greeting, b"* OK The Microsoft Exchange IMAP4 service is ready. ");
+        }
+    }
 
     let r = client(&ca, None)
         .post(format!("{url}/contoso.com/oauth2/v2.0/token"))

@@ -1,8 +1,29 @@
-//! The mailbox commands of an authenticated session, answered from the mail store.
+//! The mailbox commands of an authenticated session, answered from the mail store and
+//! encoded with imap-codec.
+//!
+//! Each session keeps the UIDs (and flags) it has told its client about. New messages
+//! from other sessions are announced (`* n EXISTS`) after any command; expunges and flag
+//! changes by others only on NOOP, CHECK and IDLE, where RFC 3501 allows them, so a
+//! client's sequence numbers never shift under it mid-command.
 
 use super::personality as p;
+use crate::mailstore::{sequence_set_contains, FlagOp, Flags, Mailbox, Message, SearchContext, StoreError};
 use crate::server::Shared;
+use imap_codec::encode::Encoder;
 use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::core::{IString, Literal, NString, QuotedChar, Vec1};
+use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName};
+use imap_codec::imap_types::flag::{FlagNameAttribute, StoreResponse, StoreType};
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox as ImapMailbox};
+use imap_codec::imap_types::response::{Data, Response};
+use imap_codec::imap_types::search::SearchKey;
+use imap_codec::imap_types::sequence::SequenceSet;
+use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
+use imap_codec::ResponseCodec;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// What the session does after a mailbox command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,43 +33,832 @@ pub enum After {
     Idle,
 }
 
+/// Exchange's answer to a folder that does not exist. Not confirmed by a capture; the
+/// wording is Exchange's store error text.
+const NO_SUCH_FOLDER: &str = "NO The specified folder could not be found in the store.";
+const INVALID_SET: &str = "BAD The specified message set is invalid.";
+
+/// The folder a session has selected.
+#[derive(Debug)]
+struct Selected {
+    folder: String,
+    read_only: bool,
+    /// What the client knows, in sequence order: (UID, flags).
+    known: Vec<(u32, Flags)>,
+}
+
 /// The mailbox a session opened, and its selected folder.
 #[derive(Debug)]
 pub struct MailState {
-    mailbox: String,
+    mailbox: Arc<Mailbox>,
+    selected: Option<Selected>,
+    changes: watch::Receiver<u64>,
 }
 
 fn tagged(out: &mut Vec<u8>, tag: &str, text: &str) {
-    out.extend_from_slice(format!("{tag} {text}\r\n").as_bytes());
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn data(out: &mut Vec<u8>, d: Data<'_>) {
+    out.extend_from_slice(&ResponseCodec::default().encode(&Response::Data(d)).dump());
+}
+
+fn folder_name(m: &ImapMailbox<'_>) -> String {
+    match m {
+        ImapMailbox::Inbox => "INBOX".into(),
+        ImapMailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
+    }
+}
+
+fn imap_mailbox(name: &str) -> ImapMailbox<'static> {
+    ImapMailbox::try_from(name.to_string()).unwrap_or(ImapMailbox::Inbox)
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+fn nstring(bytes: Vec<u8>) -> NString<'static> {
+    let literal = Literal::try_from(bytes.clone()).unwrap_or_else(|_| Literal::unvalidated(bytes));
+    NString(Some(IString::Literal(literal)))
+}
+
+/// LIST wildcards: `*` matches anything, `%` anything but the delimiter. INBOX matches
+/// case-insensitively.
+fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..])),
+        (Some(b'%'), _) => {
+            wildcard(&pattern[1..], name) || (!name.is_empty() && name[0] != b'/' && wildcard(pattern, &name[1..]))
+        }
+        (Some(a), Some(b)) => a == b && wildcard(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+fn list_matches(reference: &str, pattern: &str, name: &str) -> bool {
+    let full = format!("{reference}{pattern}");
+    let (full, name) = if name.eq_ignore_ascii_case("INBOX") || name.to_ascii_uppercase().starts_with("INBOX/") {
+        (full.to_ascii_uppercase(), name.to_ascii_uppercase())
+    } else {
+        (full, name.to_string())
+    };
+    wildcard(full.as_bytes(), name.as_bytes())
+}
+
+fn internal_date(t: time::OffsetDateTime) -> Option<DateTime> {
+    let offset = chrono::FixedOffset::east_opt(t.offset().whole_seconds())?;
+    let dt = chrono::DateTime::from_timestamp(t.unix_timestamp(), 0)?.with_timezone(&offset);
+    DateTime::try_from(dt).ok()
+}
+
+fn from_imap_date(d: &DateTime) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(d.as_ref().timestamp()).ok()
 }
 
 impl MailState {
-    pub fn open(_shared: &Shared, mailbox: &str) -> Option<Self> {
+    pub fn open(shared: &Shared, mailbox: &str) -> Option<Self> {
+        let mailbox = shared.store.mailbox(mailbox)?;
+        let changes = mailbox.changes();
         Some(Self {
-            mailbox: mailbox.to_string(),
+            mailbox,
+            selected: None,
+            changes,
         })
     }
 
     pub fn mailbox(&self) -> &str {
-        &self.mailbox
+        self.mailbox.address()
     }
 
     /// Fires when the mailbox changes (for IDLE).
-    pub fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        None
+    pub fn changes(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.changes.clone())
     }
 
-    /// Untagged updates other sessions caused since the last look.
-    pub fn pending_updates(&mut self, _out: &mut Vec<u8>) {}
+    /// Everything other sessions changed: expunges, flags, new messages.
+    pub fn pending_updates(&mut self, out: &mut Vec<u8>) {
+        self.changes.borrow_and_update();
+        let Some(sel) = &mut self.selected else { return };
+        let Ok(snap) = self.mailbox.snapshot(&sel.folder) else {
+            return;
+        };
+        let current: std::collections::HashMap<u32, Flags> = snap.entries.iter().copied().collect();
+        // Expunges, lowest first, each number relative to the list as it shrinks.
+        let mut i = 0;
+        while i < sel.known.len() {
+            if current.contains_key(&sel.known[i].0) {
+                i += 1;
+            } else {
+                sel.known.remove(i);
+                data(out, Data::Expunge(nz(i as u32 + 1)));
+            }
+        }
+        for (seq, (uid, flags)) in sel.known.iter_mut().enumerate() {
+            if let Some(now) = current.get(uid) {
+                if now != flags {
+                    *flags = *now;
+                    if let Ok(items) = Vec1::try_from(vec![MessageDataItem::Flags(now.to_fetch())]) {
+                        data(
+                            out,
+                            Data::Fetch {
+                                seq: nz(seq as u32 + 1),
+                                items,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        self.new_messages(out, &snap.entries);
+    }
+
+    /// Announce messages that arrived since the client last looked (allowed after any command).
+    fn announce_new(&mut self, out: &mut Vec<u8>) {
+        let Some(sel) = &self.selected else { return };
+        let Ok(snap) = self.mailbox.snapshot(&sel.folder) else {
+            return;
+        };
+        self.new_messages(out, &snap.entries);
+    }
+
+    fn new_messages(&mut self, out: &mut Vec<u8>, entries: &[(u32, Flags)]) {
+        let Some(sel) = &mut self.selected else { return };
+        let max_known = sel.known.last().map(|(u, _)| *u).unwrap_or(0);
+        let before = sel.known.len();
+        sel.known
+            .extend(entries.iter().filter(|(u, _)| *u > max_known).copied());
+        if sel.known.len() != before {
+            data(out, Data::Exists(sel.known.len() as u32));
+        }
+    }
+
+    /// The (sequence number, UID) pairs a set names; `None` when a sequence number is
+    /// out of range.
+    fn resolve(&self, set: &SequenceSet, uid: bool) -> Option<Vec<(u32, u32)>> {
+        let sel = self.selected.as_ref()?;
+        let count = sel.known.len() as u32;
+        let max_uid = sel.known.last().map(|(u, _)| *u).unwrap_or(0);
+        if !uid {
+            use imap_codec::imap_types::sequence::{SeqOrUid, Sequence};
+            let value = |s: &SeqOrUid| match s {
+                SeqOrUid::Value(n) => n.get(),
+                SeqOrUid::Asterisk => count,
+            };
+            for seq in set.0.as_ref() {
+                let bad = match seq {
+                    Sequence::Single(s) => value(s) == 0 || value(s) > count,
+                    Sequence::Range(a, b) => value(a).max(value(b)) > count || value(a).min(value(b)) == 0,
+                };
+                if bad {
+                    return None;
+                }
+            }
+        }
+        Some(
+            sel.known
+                .iter()
+                .enumerate()
+                .map(|(i, (u, _))| (i as u32 + 1, *u))
+                .filter(|(s, u)| {
+                    if uid {
+                        sequence_set_contains(set, *u, max_uid)
+                    } else {
+                        sequence_set_contains(set, *s, count)
+                    }
+                })
+                .collect(),
+        )
+    }
 
     pub fn handle(&mut self, tag: &str, body: CommandBody<'_>, out: &mut Vec<u8>) -> After {
-        match body {
+        let selected_only = matches!(
+            body,
+            CommandBody::Fetch { .. }
+                | CommandBody::Store { .. }
+                | CommandBody::Search { .. }
+                | CommandBody::Copy { .. }
+                | CommandBody::Move { .. }
+                | CommandBody::Expunge
+                | CommandBody::ExpungeUid { .. }
+                | CommandBody::Close
+                | CommandBody::Unselect
+        );
+        if selected_only && self.selected.is_none() {
+            tagged(out, tag, p::INVALID_STATE);
+            return After::Continue;
+        }
+        let after = match body {
             CommandBody::Namespace => {
                 out.extend_from_slice(p::NAMESPACE_RESPONSE.as_bytes());
                 tagged(out, tag, "OK NAMESPACE completed.");
+                After::Continue
             }
-            _ => tagged(out, tag, p::UNKNOWN_COMMAND),
+            CommandBody::Select { mailbox, .. } => {
+                self.select(tag, &folder_name(&mailbox), false, out);
+                return After::Continue;
+            }
+            CommandBody::Examine { mailbox, .. } => {
+                self.select(tag, &folder_name(&mailbox), true, out);
+                return After::Continue;
+            }
+            CommandBody::Unselect => {
+                self.selected = None;
+                tagged(out, tag, "OK UNSELECT completed.");
+                return After::Continue;
+            }
+            CommandBody::Close => {
+                if let Some(sel) = self.selected.take() {
+                    if !sel.read_only {
+                        let _ = self.mailbox.expunge(&sel.folder, None);
+                    }
+                }
+                tagged(out, tag, "OK CLOSE completed.");
+                return After::Continue;
+            }
+            CommandBody::Check => {
+                self.pending_updates(out);
+                tagged(out, tag, "OK CHECK completed.");
+                return After::Continue;
+            }
+            CommandBody::Idle => {
+                self.pending_updates(out);
+                out.extend_from_slice(b"+ IDLE accepted, awaiting DONE command.\r\n");
+                return After::Idle;
+            }
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => {
+                self.list(tag, &folder_name(&reference), &mailbox_wildcard, false, out);
+                After::Continue
+            }
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => {
+                self.list(tag, &folder_name(&reference), &mailbox_wildcard, true, out);
+                After::Continue
+            }
+            CommandBody::Status { mailbox, item_names } => {
+                let name = folder_name(&mailbox);
+                match self.mailbox.status(&name) {
+                    Ok(st) => {
+                        let items: Vec<StatusDataItem> = item_names
+                            .iter()
+                            .filter_map(|i| match i {
+                                StatusDataItemName::Messages => Some(StatusDataItem::Messages(st.messages)),
+                                StatusDataItemName::Recent => Some(StatusDataItem::Recent(st.recent)),
+                                StatusDataItemName::UidNext => Some(StatusDataItem::UidNext(nz(st.uid_next))),
+                                StatusDataItemName::UidValidity => {
+                                    Some(StatusDataItem::UidValidity(nz(st.uid_validity)))
+                                }
+                                StatusDataItemName::Unseen => Some(StatusDataItem::Unseen(st.unseen)),
+                                _ => None,
+                            })
+                            .collect();
+                        data(
+                            out,
+                            Data::Status {
+                                mailbox: imap_mailbox(&name),
+                                items: items.into(),
+                            },
+                        );
+                        tagged(out, tag, "OK STATUS completed.");
+                    }
+                    Err(_) => tagged(out, tag, NO_SUCH_FOLDER),
+                }
+                After::Continue
+            }
+            CommandBody::Create { mailbox } => {
+                self.folder_op(tag, "CREATE", self.mailbox.create(&folder_name(&mailbox)), out);
+                After::Continue
+            }
+            CommandBody::Delete { mailbox } => {
+                let name = folder_name(&mailbox);
+                let r = self.mailbox.delete(&name);
+                if r.is_ok() && self.selected.as_ref().is_some_and(|s| s.folder == name) {
+                    self.selected = None;
+                }
+                self.folder_op(tag, "DELETE", r, out);
+                After::Continue
+            }
+            CommandBody::Rename { from, to } => {
+                self.folder_op(
+                    tag,
+                    "RENAME",
+                    self.mailbox.rename(&folder_name(&from), &folder_name(&to)),
+                    out,
+                );
+                After::Continue
+            }
+            CommandBody::Subscribe { mailbox } => {
+                self.folder_op(tag, "SUBSCRIBE", self.mailbox.subscribe(&folder_name(&mailbox)), out);
+                After::Continue
+            }
+            CommandBody::Unsubscribe { mailbox } => {
+                self.folder_op(
+                    tag,
+                    "UNSUBSCRIBE",
+                    self.mailbox.unsubscribe(&folder_name(&mailbox)),
+                    out,
+                );
+                After::Continue
+            }
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
+                let name = folder_name(&mailbox);
+                let raw = match &message {
+                    imap_codec::imap_types::extensions::binary::LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+                    imap_codec::imap_types::extensions::binary::LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+                };
+                let when = date.as_ref().and_then(from_imap_date);
+                match self.mailbox.append(&name, &raw, Flags::from_imap(flags.iter()), when) {
+                    Ok((validity, uid)) => {
+                        tagged(out, tag, &format!("OK [APPENDUID {validity} {uid}] APPEND completed."))
+                    }
+                    Err(StoreError::NoSuchFolder(_)) => tagged(
+                        out,
+                        tag,
+                        "NO [TRYCREATE] The specified folder could not be found in the store.",
+                    ),
+                    Err(e) => tagged(out, tag, &format!("NO APPEND failed: {e}.")),
+                }
+                After::Continue
+            }
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                ..
+            } => {
+                self.fetch(tag, &sequence_set, macro_or_item_names, uid, out);
+                After::Continue
+            }
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                ..
+            } => {
+                self.store(
+                    tag,
+                    &sequence_set,
+                    kind,
+                    response,
+                    Flags::from_imap(flags.iter()),
+                    uid,
+                    out,
+                );
+                After::Continue
+            }
+            CommandBody::Search { charset, criteria, uid } => {
+                if let Some(cs) = charset {
+                    let cs = cs.as_ref().to_ascii_uppercase();
+                    if cs != "US-ASCII" && cs != "UTF-8" {
+                        tagged(
+                            out,
+                            tag,
+                            "NO [BADCHARSET (US-ASCII UTF-8)] The specified charset is not supported.",
+                        );
+                        return After::Continue;
+                    }
+                }
+                let key = SearchKey::And(criteria);
+                self.search(tag, &key, uid, out);
+                After::Continue
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => {
+                self.copy_or_move(tag, &sequence_set, &folder_name(&mailbox), uid, false, out);
+                After::Continue
+            }
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => {
+                self.copy_or_move(tag, &sequence_set, &folder_name(&mailbox), uid, true, out);
+                After::Continue
+            }
+            CommandBody::Expunge => {
+                self.expunge(tag, None, out);
+                After::Continue
+            }
+            CommandBody::ExpungeUid { sequence_set } => {
+                self.expunge(tag, Some(&sequence_set), out);
+                After::Continue
+            }
+            _ => {
+                // Exchange does not offer ENABLE, COMPRESS, QUOTA, SORT, THREAD, ...
+                tagged(out, tag, p::UNKNOWN_COMMAND);
+                After::Continue
+            }
+        };
+        after
+    }
+
+    fn folder_op(&mut self, tag: &str, command: &str, r: Result<(), StoreError>, out: &mut Vec<u8>) {
+        match r {
+            Ok(()) => tagged(out, tag, &format!("OK {command} completed.")),
+            Err(StoreError::NoSuchFolder(_)) => tagged(out, tag, NO_SUCH_FOLDER),
+            Err(e) => tagged(out, tag, &format!("NO {command} failed: {e}.")),
         }
-        After::Continue
+    }
+
+    fn select(&mut self, tag: &str, name: &str, read_only: bool, out: &mut Vec<u8>) {
+        self.selected = None;
+        let (Ok(snap), Ok(status)) = (self.mailbox.snapshot(name), self.mailbox.status(name)) else {
+            tagged(out, tag, NO_SUCH_FOLDER);
+            return;
+        };
+        let folder = if name.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_string()
+        } else {
+            name.to_string()
+        };
+        // Exchange's SELECT lines and texts (Exchange 2013 transcript, EXO client logs).
+        data(out, Data::Exists(snap.entries.len() as u32));
+        data(out, Data::Recent(0));
+        out.extend_from_slice(b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $MDNSent)\r\n");
+        out.extend_from_slice(
+            b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $MDNSent)] Permanent flags\r\n",
+        );
+        if let Some(pos) = snap.entries.iter().position(|(_, f)| !f.seen()) {
+            out.extend_from_slice(format!("* OK [UNSEEN {}] Is the first unseen message\r\n", pos + 1).as_bytes());
+        }
+        out.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDVALIDITY value\r\n", status.uid_validity).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "* OK [UIDNEXT {}] The next unique identifier value\r\n",
+                status.uid_next
+            )
+            .as_bytes(),
+        );
+        if read_only {
+            tagged(out, tag, "OK [READ-ONLY] EXAMINE completed.");
+        } else {
+            tagged(out, tag, "OK [READ-WRITE] SELECT completed.");
+        }
+        self.changes.borrow_and_update();
+        self.selected = Some(Selected {
+            folder,
+            read_only,
+            known: snap.entries,
+        });
+    }
+
+    fn list(&mut self, tag: &str, reference: &str, pattern: &ListMailbox<'_>, lsub: bool, out: &mut Vec<u8>) {
+        let pattern = match pattern {
+            ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
+            ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
+        };
+        let reference = if reference == "INBOX" && !pattern.is_empty() {
+            String::new()
+        } else {
+            reference.to_string()
+        };
+        let command = if lsub { "LSUB" } else { "LIST" };
+        if pattern.is_empty() && !lsub {
+            // The hierarchy delimiter and root.
+            out.extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+        } else {
+            let folders = if lsub { self.mailbox.lsub() } else { self.mailbox.list() };
+            for f in folders.iter().filter(|f| list_matches(&reference, &pattern, &f.name)) {
+                let items: Vec<FlagNameAttribute<'static>> = f
+                    .attributes
+                    .iter()
+                    .filter_map(|a| {
+                        imap_codec::imap_types::core::Atom::try_from(a.trim_start_matches('\\').to_string())
+                            .ok()
+                            .map(FlagNameAttribute::from)
+                    })
+                    .collect();
+                let delimiter = QuotedChar::try_from('/').ok();
+                let mailbox = imap_mailbox(&f.name);
+                data(
+                    out,
+                    if lsub {
+                        Data::Lsub {
+                            items,
+                            delimiter,
+                            mailbox,
+                        }
+                    } else {
+                        Data::List {
+                            items,
+                            delimiter,
+                            mailbox,
+                        }
+                    },
+                );
+            }
+        }
+        tagged(out, tag, &format!("OK {command} completed."));
+    }
+
+    fn fetch(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        names: MacroOrMessageDataItemNames<'_>,
+        uid: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(targets) = self.resolve(set, uid) else {
+            tagged(out, tag, INVALID_SET);
+            return;
+        };
+        let expanded;
+        let names: &[MessageDataItemName<'_>] = match &names {
+            MacroOrMessageDataItemNames::Macro(m) => {
+                expanded = m.expand();
+                &expanded
+            }
+            MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
+        };
+        let Some(sel) = &self.selected else { return };
+        let folder = sel.folder.clone();
+        let read_only = sel.read_only;
+        for (seq, u) in targets {
+            let Some(msg) = self.mailbox.message(&folder, u) else {
+                continue;
+            };
+            let mut items = Vec::new();
+            let mut mark_seen = false;
+            let mut flags_requested = false;
+            if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
+                items.push(MessageDataItem::Uid(nz(u)));
+            }
+            for n in names {
+                match n {
+                    MessageDataItemName::Uid => items.push(MessageDataItem::Uid(nz(u))),
+                    MessageDataItemName::Flags => {
+                        flags_requested = true;
+                        items.push(MessageDataItem::Flags(msg.flags.to_fetch()));
+                    }
+                    MessageDataItemName::InternalDate => {
+                        if let Some(d) = internal_date(msg.internal_date) {
+                            items.push(MessageDataItem::InternalDate(d));
+                        }
+                    }
+                    MessageDataItemName::Rfc822Size => items.push(MessageDataItem::Rfc822Size(msg.size())),
+                    MessageDataItemName::Envelope => items.push(MessageDataItem::Envelope(msg.envelope())),
+                    MessageDataItemName::Body => items.push(MessageDataItem::Body(msg.body_structure(false))),
+                    MessageDataItemName::BodyStructure => {
+                        items.push(MessageDataItem::BodyStructure(msg.body_structure(true)))
+                    }
+                    MessageDataItemName::BodyExt { section, partial, peek } => {
+                        let mut bytes = msg.section(section.as_ref());
+                        if let Some((origin, len)) = partial {
+                            let start = (*origin as usize).min(bytes.len());
+                            let end = start.saturating_add(len.get() as usize).min(bytes.len());
+                            bytes = bytes[start..end].to_vec();
+                        }
+                        mark_seen |= !peek;
+                        items.push(MessageDataItem::BodyExt {
+                            section: section.clone(),
+                            origin: partial.map(|(o, _)| o),
+                            data: nstring(bytes),
+                        });
+                    }
+                    MessageDataItemName::Rfc822 => {
+                        mark_seen = true;
+                        items.push(MessageDataItem::Rfc822(nstring(msg.raw.to_vec())));
+                    }
+                    MessageDataItemName::Rfc822Header => {
+                        items.push(MessageDataItem::Rfc822Header(nstring(msg.header().to_vec())))
+                    }
+                    MessageDataItemName::Rfc822Text => {
+                        mark_seen = true;
+                        items.push(MessageDataItem::Rfc822Text(nstring(msg.text().to_vec())));
+                    }
+                    _ => {}
+                }
+            }
+            if mark_seen && !read_only && !msg.flags.seen() {
+                if let Ok(changed) = self.mailbox.store_flags(&folder, &[u], FlagOp::Add, Flags::SEEN) {
+                    if let Some((_, f)) = changed.first() {
+                        self.remember(u, *f);
+                        // Exchange appends FLAGS when a fetch set \Seen (Exchange 2013 transcript).
+                        if !flags_requested {
+                            items.push(MessageDataItem::Flags(f.to_fetch()));
+                        }
+                    }
+                }
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                data(out, Data::Fetch { seq: nz(seq), items });
+            }
+        }
+        self.announce_new(out);
+        tagged(out, tag, "OK FETCH completed.");
+    }
+
+    fn remember(&mut self, uid: u32, flags: Flags) {
+        if let Some(sel) = &mut self.selected {
+            if let Some(k) = sel.known.iter_mut().find(|(u, _)| *u == uid) {
+                k.1 = flags;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags: Flags,
+        uid: bool,
+        out: &mut Vec<u8>,
+    ) {
+        if self.selected.as_ref().is_some_and(|s| s.read_only) {
+            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            return;
+        }
+        let Some(targets) = self.resolve(set, uid) else {
+            tagged(out, tag, INVALID_SET);
+            return;
+        };
+        let op = match kind {
+            StoreType::Add => FlagOp::Add,
+            StoreType::Remove => FlagOp::Remove,
+            StoreType::Replace => FlagOp::Replace,
+        };
+        let folder = self.selected.as_ref().map(|s| s.folder.clone()).unwrap_or_default();
+        let uids: Vec<u32> = targets.iter().map(|(_, u)| *u).collect();
+        let Ok(changed) = self.mailbox.store_flags(&folder, &uids, op, flags) else {
+            tagged(out, tag, NO_SUCH_FOLDER);
+            return;
+        };
+        for (u, f) in changed {
+            self.remember(u, f);
+            if response == StoreResponse::Answer {
+                let seq = targets.iter().find(|(_, x)| *x == u).map(|(s, _)| *s).unwrap_or(1);
+                let mut items = vec![MessageDataItem::Flags(f.to_fetch())];
+                if uid {
+                    items.push(MessageDataItem::Uid(nz(u)));
+                }
+                if let Ok(items) = Vec1::try_from(items) {
+                    data(out, Data::Fetch { seq: nz(seq), items });
+                }
+            }
+        }
+        self.announce_new(out);
+        tagged(out, tag, "OK STORE completed.");
+    }
+
+    fn search(&mut self, tag: &str, key: &SearchKey<'_>, uid: bool, out: &mut Vec<u8>) {
+        let Some(sel) = &self.selected else { return };
+        let max_seq = sel.known.len() as u32;
+        let max_uid = sel.known.last().map(|(u, _)| *u).unwrap_or(0);
+        let mut hits = Vec::new();
+        for (i, (u, _)) in sel.known.iter().enumerate() {
+            let Some(msg) = self.mailbox.message(&sel.folder, *u) else {
+                continue;
+            };
+            let ctx = SearchContext {
+                seq: i as u32 + 1,
+                uid: *u,
+                max_seq,
+                max_uid,
+            };
+            if msg.matches(key, &ctx) {
+                hits.push(nz(if uid { *u } else { i as u32 + 1 }));
+            }
+        }
+        data(out, Data::Search(hits));
+        self.announce_new(out);
+        tagged(out, tag, "OK SEARCH completed.");
+    }
+
+    fn copy_or_move(&mut self, tag: &str, set: &SequenceSet, to: &str, uid: bool, moving: bool, out: &mut Vec<u8>) {
+        let command = if moving { "MOVE" } else { "COPY" };
+        if moving && self.selected.as_ref().is_some_and(|s| s.read_only) {
+            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            return;
+        }
+        let Some(targets) = self.resolve(set, uid) else {
+            tagged(out, tag, INVALID_SET);
+            return;
+        };
+        let folder = self.selected.as_ref().map(|s| s.folder.clone()).unwrap_or_default();
+        let uids: Vec<u32> = targets.iter().map(|(_, u)| *u).collect();
+        let result = if moving {
+            self.mailbox.move_messages(&folder, &uids, to)
+        } else {
+            self.mailbox.copy(&folder, &uids, to)
+        };
+        match result {
+            Ok(r) if r.pairs.is_empty() => tagged(out, tag, &format!("OK {command} completed.")),
+            Ok(r) => {
+                let src: Vec<String> = r.pairs.iter().map(|(s, _)| s.to_string()).collect();
+                let dst: Vec<String> = r.pairs.iter().map(|(_, d)| d.to_string()).collect();
+                let code = format!("COPYUID {} {} {}", r.uid_validity, src.join(","), dst.join(","));
+                if moving {
+                    out.extend_from_slice(format!("* OK [{code}] Moved.\r\n").as_bytes());
+                    self.report_expunged(&r.pairs.iter().map(|(s, _)| *s).collect::<Vec<_>>(), out);
+                    self.announce_new(out);
+                    tagged(out, tag, "OK MOVE completed.");
+                } else {
+                    self.announce_new(out);
+                    tagged(out, tag, &format!("OK [{code}] COPY completed."));
+                }
+            }
+            Err(StoreError::NoSuchFolder(_)) => tagged(
+                out,
+                tag,
+                "NO [TRYCREATE] The specified folder could not be found in the store.",
+            ),
+            Err(e) => tagged(out, tag, &format!("NO {command} failed: {e}.")),
+        }
+    }
+
+    /// `* n EXPUNGE` for UIDs this session removed, updating what the client knows.
+    fn report_expunged(&mut self, uids: &[u32], out: &mut Vec<u8>) {
+        let Some(sel) = &mut self.selected else { return };
+        let mut i = 0;
+        while i < sel.known.len() {
+            if uids.contains(&sel.known[i].0) {
+                sel.known.remove(i);
+                data(out, Data::Expunge(nz(i as u32 + 1)));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn expunge(&mut self, tag: &str, uids: Option<&SequenceSet>, out: &mut Vec<u8>) {
+        if self.selected.as_ref().is_some_and(|s| s.read_only) {
+            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            return;
+        }
+        let only: Option<Vec<u32>> = match uids {
+            Some(set) => match self.resolve(set, true) {
+                Some(t) => Some(t.into_iter().map(|(_, u)| u).collect()),
+                None => {
+                    tagged(out, tag, INVALID_SET);
+                    return;
+                }
+            },
+            None => None,
+        };
+        let folder = self.selected.as_ref().map(|s| s.folder.clone()).unwrap_or_default();
+        match self.mailbox.expunge(&folder, only.as_deref()) {
+            Ok(gone) => {
+                self.report_expunged(&gone, out);
+                // Exchange follows the EXPUNGEs with the new count (Exchange 2013 transcript).
+                if !gone.is_empty() {
+                    if let Some(sel) = &self.selected {
+                        data(out, Data::Exists(sel.known.len() as u32));
+                    }
+                }
+                self.announce_new(out);
+                tagged(out, tag, "OK EXPUNGE completed.");
+            }
+            Err(_) => tagged(out, tag, NO_SUCH_FOLDER),
+        }
+    }
+
+    /// For tests and the journal: the selected folder and what the client knows.
+    pub fn selected(&self) -> Option<(&str, usize)> {
+        self.selected.as_ref().map(|s| (s.folder.as_str(), s.known.len()))
+    }
+
+    /// A message of the selected folder by UID.
+    pub fn message(&self, uid: u32) -> Option<Arc<Message>> {
+        let sel = self.selected.as_ref()?;
+        self.mailbox.message(&sel.folder, uid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_wildcards() {
+        assert!(list_matches("", "*", "Sent Items"));
+        assert!(list_matches("", "%", "Drafts"));
+        assert!(!list_matches("", "%", "Archive/2022"));
+        assert!(list_matches("", "Archive/%", "Archive/2022"));
+        assert!(list_matches("", "inbox", "INBOX"));
+        assert!(list_matches("Archive/", "*", "Archive/2022"));
+        assert!(!list_matches("", "Sent", "Sent Items"));
     }
 }
