@@ -20,6 +20,9 @@ use tokio_rustls::server::TlsStream;
 
 /// A write that takes longer than this means the client stopped reading (slow reader).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes read per call. Every idle connection holds one, so it is small; larger
+/// literals simply take several reads.
+const READ_BUFFER: usize = 4096;
 /// The whole message (command line plus literals) the fragmentizer keeps.
 const MAX_MESSAGE: u32 = MAX_LITERAL + MAX_COMMAND_LINE as u32 * 2;
 
@@ -122,7 +125,7 @@ pub async fn serve(
         return;
     }
     let mut frag = Fragmentizer::new(MAX_MESSAGE);
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; READ_BUFFER];
     let mut poisoned_too_long = false;
     loop {
         let Some(fragment) = frag.progress() else {

@@ -1,0 +1,410 @@
+//! `mock-load`: measure mock-server (or another IMAP server) from a second process.
+//!
+//! - `imap-sessions`: full sessions (TLS connect, AUTHENTICATE, SELECT, FETCH 1:* (FLAGS
+//!   ENVELOPE), LOGOUT) at a concurrency, for a duration: sessions/s and latency
+//!   percentiles.
+//! - `imap-idle`: hold N authenticated, idling sessions and report the server's resident
+//!   memory per connection (needs the server's PID: it is read when this tool starts the
+//!   server itself).
+//!
+//! Targets loopback only and stops by itself. Prints one JSON report on stdout.
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Parser)]
+#[command(about = "Load generator for mock-server (loopback only); prints a JSON report")]
+struct Args {
+    /// The mock-server binary to start (on free ports) when no --imaps-addr is given.
+    #[arg(long, default_value = "target/release/mock-server", global = true)]
+    server_bin: PathBuf,
+    /// An already running IMAP server (host:port, implicit TLS), e.g. Dovecot on 127.0.0.1:993.
+    #[arg(long, global = true)]
+    imaps_addr: Option<SocketAddr>,
+    /// CA certificate (PEM) of that server.
+    #[arg(long, global = true)]
+    ca_file: Option<PathBuf>,
+    /// Authenticate with PLAIN user/password instead of XOAUTH2 (for servers without it).
+    #[arg(long, global = true, value_names = ["USER", "PASSWORD"], num_args = 2)]
+    plain: Option<Vec<String>>,
+    /// Mailbox for XOAUTH2 (`user=`).
+    #[arg(long, default_value = "test.user@contoso.com", global = true)]
+    user: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Full IMAP sessions at a concurrency for a duration.
+    ImapSessions {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// Hold N authenticated idling sessions and measure the server's memory.
+    ImapIdle {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// How many connect at once while ramping up.
+        #[arg(long, default_value_t = 100)]
+        ramp: usize,
+    },
+}
+
+/// The server under test, when this tool started it.
+struct Spawned {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Target {
+    imaps: SocketAddr,
+    ca_pem: Vec<u8>,
+    /// SASL line for AUTHENTICATE (without the tag): `XOAUTH2 <b64>` or `PLAIN <b64>`.
+    auth: String,
+    pid: Option<u32>,
+    _spawned: Option<Spawned>,
+}
+
+fn only_loopback(addr: &SocketAddr) -> Result<()> {
+    if !addr.ip().is_loopback() {
+        bail!("{addr} is not a loopback address; mock-load only targets this machine");
+    }
+    Ok(())
+}
+
+async fn prepare(args: &Args) -> Result<Target> {
+    let (imaps, ca_pem, spawned, token_url) = match args.imaps_addr {
+        Some(addr) => {
+            only_loopback(&addr)?;
+            let ca = args.ca_file.as_ref().context("--ca-file is needed with --imaps-addr")?;
+            (
+                addr,
+                std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?,
+                None,
+                None,
+            )
+        }
+        None => {
+            let dir = std::env::temp_dir().join(format!("mock-load-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let ready = dir.join("ready.json");
+            let child = Command::new(&args.server_bin)
+                .args([
+                    "--https-port",
+                    "0",
+                    "--imaps-port",
+                    "0",
+                    "--imap-port",
+                    "0",
+                    "--log",
+                    "warn",
+                    "--ready-file",
+                ])
+                .arg(&ready)
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| {
+                    format!(
+                        "starting {} (build it with cargo build --release -p mock-server)",
+                        args.server_bin.display()
+                    )
+                })?;
+            let spawned = Spawned { child, dir };
+            let t0 = Instant::now();
+            while !ready.exists() {
+                if t0.elapsed() > Duration::from_secs(20) {
+                    bail!("the server wrote no ready file in 20 s");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready)?)?;
+            let imaps: SocketAddr = info["imaps_addr"].as_str().context("imaps_addr")?.parse()?;
+            let ca = std::fs::read(info["ca_file"].as_str().context("ca_file")?)?;
+            let url = format!(
+                "{}/contoso.com/oauth2/v2.0/token",
+                info["https_url"].as_str().context("https_url")?
+            );
+            (imaps, ca, Some(spawned), Some(url))
+        }
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let auth = match (&args.plain, token_url) {
+        (Some(p), _) => format!("PLAIN {}", b64.encode(format!("\0{}\0{}", p[0], p[1]))),
+        (None, Some(url)) => {
+            let client = reqwest::Client::builder()
+                .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem)?])
+                .no_proxy()
+                .build()?;
+            let r: serde_json::Value = client
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "00000000-0000-4000-8000-00000000a001"),
+                    ("client_secret", "poller-secret-value"),
+                    ("scope", "https://outlook.office365.com/.default"),
+                ])
+                .send()
+                .await?
+                .json()
+                .await?;
+            let token = r["access_token"].as_str().context("no access_token")?;
+            format!(
+                "XOAUTH2 {}",
+                b64.encode(format!("user={}\x01auth=Bearer {token}\x01\x01", args.user))
+            )
+        }
+        (None, None) => bail!("an external server needs --plain USER PASSWORD (or a token flow it supports)"),
+    };
+    let pid = spawned.as_ref().map(|s| s.child.id());
+    Ok(Target {
+        imaps,
+        ca_pem,
+        auth,
+        pid,
+        _spawned: spawned,
+    })
+}
+
+fn connector(ca_pem: &[u8]) -> Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+type Conn = BufReader<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Read lines until the tagged answer; Ok if it is OK. Literals are skipped by length.
+async fn until_tagged(c: &mut Conn, tag: &str) -> Result<()> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if c.read_until(b'\n', &mut line).await? == 0 {
+            bail!("connection closed before {tag}");
+        }
+        if let Some(n) = literal(&line) {
+            let mut skip = vec![0u8; n];
+            tokio::io::AsyncReadExt::read_exact(c, &mut skip).await?;
+            continue;
+        }
+        if line.starts_with(tag.as_bytes()) && line.get(tag.len()) == Some(&b' ') {
+            return if line[tag.len() + 1..].starts_with(b"OK") {
+                Ok(())
+            } else {
+                bail!("{}", String::from_utf8_lossy(&line).trim_end())
+            };
+        }
+    }
+}
+
+fn literal(line: &[u8]) -> Option<usize> {
+    let l = line.strip_suffix(b"\r\n")?;
+    let l = l.strip_suffix(b"}")?;
+    let open = l.iter().rposition(|&b| b == b'{')?;
+    std::str::from_utf8(&l[open + 1..])
+        .ok()?
+        .trim_end_matches('+')
+        .parse()
+        .ok()
+}
+
+async fn open_session(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<Conn> {
+    let tcp = TcpStream::connect(t.imaps).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let mut c = BufReader::new(tls.connect(name, tcp).await?);
+    let mut greeting = Vec::new();
+    c.read_until(b'\n', &mut greeting).await?;
+    c.get_mut()
+        .write_all(format!("a1 AUTHENTICATE {}\r\n", t.auth).as_bytes())
+        .await?;
+    until_tagged(&mut c, "a1").await?;
+    c.get_mut().write_all(b"a2 SELECT INBOX\r\n").await?;
+    until_tagged(&mut c, "a2").await?;
+    Ok(c)
+}
+
+async fn full_session(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<()> {
+    let mut c = open_session(t, tls).await?;
+    c.get_mut().write_all(b"a3 FETCH 1:* (FLAGS ENVELOPE)\r\n").await?;
+    until_tagged(&mut c, "a3").await?;
+    c.get_mut().write_all(b"a4 LOGOUT\r\n").await?;
+    until_tagged(&mut c, "a4").await?;
+    Ok(())
+}
+
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn imap_sessions(t: Target, concurrency: usize, seconds: u64) -> Result<serde_json::Value> {
+    let tls = connector(&t.ca_pem)?;
+    let t = Arc::new(t);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let t = t.clone();
+        let tls = tls.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = Vec::new();
+            while Instant::now() < deadline {
+                let s = Instant::now();
+                match tokio::time::timeout(Duration::from_secs(30), full_session(&t, &tls)).await {
+                    Ok(Ok(())) => lat.push(s.elapsed().as_secs_f64() * 1000.0),
+                    Ok(Err(e)) => errors.push(e.to_string()),
+                    Err(_) => errors.push("session took over 30 s".into()),
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = Vec::new();
+    for task in tasks {
+        let (l, e) = task.await?;
+        lat.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    errors.sort();
+    errors.dedup();
+    Ok(serde_json::json!({
+        "benchmark": "imap full sessions: TLS connect, AUTHENTICATE, SELECT INBOX, FETCH 1:* (FLAGS ENVELOPE), LOGOUT",
+        "target": t.imaps.to_string(),
+        "concurrency": concurrency,
+        "seconds": elapsed,
+        "sessions": lat.len(),
+        "errors": errors.len(),
+        "error_kinds": errors.iter().take(5).collect::<Vec<_>>(),
+        "sessions_per_second": lat.len() as f64 / elapsed,
+        "latency_ms": {
+            "p50": percentile(&lat, 0.50), "p90": percentile(&lat, 0.90),
+            "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(0.0),
+        },
+        "server_rss_bytes": t.pid.and_then(rss_bytes),
+    }))
+}
+
+async fn imap_idle(t: Target, connections: usize, ramp: usize) -> Result<serde_json::Value> {
+    let tls = connector(&t.ca_pem)?;
+    let before = t.pid.and_then(rss_bytes);
+    let t = Arc::new(t);
+    let mut held = Vec::with_capacity(connections);
+    let mut errors = 0usize;
+    let t0 = Instant::now();
+    let mut remaining = connections;
+    while remaining > 0 {
+        let batch = remaining.min(ramp);
+        let mut tasks = Vec::new();
+        for _ in 0..batch {
+            let t = t.clone();
+            let tls = tls.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = open_session(&t, &tls).await?;
+                c.get_mut().write_all(b"a3 IDLE\r\n").await?;
+                let mut line = Vec::new();
+                c.read_until(b'\n', &mut line).await?;
+                if !line.starts_with(b"+") {
+                    bail!("IDLE refused: {}", String::from_utf8_lossy(&line));
+                }
+                Ok::<_, anyhow::Error>(c)
+            }));
+        }
+        for task in tasks {
+            match task.await? {
+                Ok(c) => held.push(c),
+                Err(_) => errors += 1,
+            }
+        }
+        remaining -= batch;
+    }
+    let ramp_seconds = t0.elapsed().as_secs_f64();
+    // Let allocations settle before reading RSS.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = t.pid.and_then(rss_bytes);
+    let per = match (before, after) {
+        (Some(b), Some(a)) if !held.is_empty() => Some((a.saturating_sub(b)) as f64 / held.len() as f64),
+        _ => None,
+    };
+    let report = serde_json::json!({
+        "benchmark": "authenticated idling IMAP sessions (AUTHENTICATE, SELECT INBOX, IDLE)",
+        "target": t.imaps.to_string(),
+        "requested": connections,
+        "held": held.len(),
+        "errors": errors,
+        "ramp_seconds": ramp_seconds,
+        "server_rss_bytes_before": before,
+        "server_rss_bytes_after": after,
+        "server_bytes_per_connection": per,
+        "server_kib_per_connection": per.map(|p| p / 1024.0),
+    });
+    drop(held);
+    Ok(report)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let run = async {
+        let target = prepare(&args).await?;
+        match args.command {
+            Cmd::ImapSessions { concurrency, seconds } => imap_sessions(target, concurrency, seconds).await,
+            Cmd::ImapIdle { connections, ramp } => imap_idle(target, connections, ramp).await,
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mock-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run) {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mock-load: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
