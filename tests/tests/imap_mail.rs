@@ -284,3 +284,48 @@ async fn shared_mailbox_through_the_app() {
     let mut c = login(&server, "shared.inbox@contoso.com").await;
     assert_eq!(c.cmd("A1", "SELECT INBOX").await[0], "* 2 EXISTS\r\n");
 }
+
+#[tokio::test]
+async fn uid_expunge_close_unselect_check_id_and_more_fetch_items() {
+    let server = MockServer::start().await;
+    let mut c = login(&server, USER).await;
+    assert_eq!(
+        c.cmd("I1", "ID (\"name\" \"test\")").await,
+        [
+            "* ID (\"name\" \"Microsoft.Exchange.Imap4.Imap4Server\" \"version\" \"15.20\")\r\n",
+            "I1 OK ID completed.\r\n"
+        ]
+    );
+    c.cmd("A1", "SELECT INBOX").await;
+    let r = c.cmd("A2", "FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (RETURN-PATH MESSAGE-ID MIME-VERSION CONTENT-TYPE CONTENT-TRANSFER-ENCODING DATE TO)] RFC822.TEXT)").await;
+    assert!(
+        r[0].contains("From: Arthur Example <arthur@fabrikam.com>\r\nSubject: Test Mail\r\n\r\n"),
+        "{}",
+        r[0]
+    );
+    assert!(
+        r[0].contains("RFC822.TEXT {") && r[0].contains("first test mail"),
+        "{}",
+        r[0]
+    );
+    c.cmd("A3", "STORE 1:2 +FLAGS.SILENT (\\Deleted)").await;
+    assert_eq!(
+        c.cmd("A4", "UID EXPUNGE 2").await,
+        ["* 2 EXPUNGE\r\n", "* 3 EXISTS\r\n", "A4 OK EXPUNGE completed.\r\n"]
+    );
+    assert_eq!(c.cmd("A5", "CHECK").await, ["A5 OK CHECK completed.\r\n"]);
+    // CLOSE expunges the rest of the \Deleted messages silently.
+    assert_eq!(c.cmd("A6", "CLOSE").await, ["A6 OK CLOSE completed.\r\n"]);
+    assert_eq!(
+        c.cmd("A7", "FETCH 1 FLAGS").await,
+        ["A7 BAD Command received in Invalid state.\r\n"]
+    );
+    assert_eq!(c.cmd("A8", "SELECT INBOX").await[0], "* 2 EXISTS\r\n");
+    assert_eq!(c.cmd("A9", "UNSELECT").await, ["A9 OK UNSELECT completed.\r\n"]);
+    let lsub = c.cmd("B1", "LSUB \"\" \"*\"").await;
+    assert!(
+        lsub.contains(&"* LSUB (\\HasNoChildren \\Sent) \"/\" \"Sent Items\"\r\n".to_string()),
+        "{lsub:?}"
+    );
+    assert_eq!(c.cmd("B2", "ENABLE CONDSTORE").await, ["B2 BAD Command Error. 12\r\n"]);
+}
