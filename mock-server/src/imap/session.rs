@@ -163,6 +163,15 @@ impl Session {
         reason: Option<String>,
         fix: Option<String>,
     ) {
+        match outcome {
+            Outcome::Authenticated => {
+                tracing::info!(peer = %self.peer, %request, reason = ?reason, "imap authenticated")
+            }
+            _ => tracing::info!(
+                peer = %self.peer, %request, outcome = ?outcome, answer = ?error, reason = ?reason, fix = ?fix,
+                "imap refused"
+            ),
+        }
         let (tenant, client_id) = match (&self.login, &self.last_principal) {
             (Some(l), _) => (Some(l.principal.tenant_id.clone()), Some(l.principal.app_id.clone())),
             (None, Some((t, a))) => (Some(t.clone()), Some(a.clone())),
