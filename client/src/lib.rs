@@ -1,4 +1,20 @@
-//! `oauth-mail-check`: the client under test (gets a token, signs in over IMAP with
-//! XOAUTH2, explains every failure). It speaks only HTTPS and IMAP and knows nothing of
-//! `mock-server`'s internals. Its steps arrive with the client issue; this crate holds
-//! the place in the workspace so the layout is stable.
+//! `oauth-mail-check` as a library: every step a mail app takes to read Office 365 mail
+//! with OAuth 2.0 (discover, get a token, check it, connect, AUTHENTICATE XOAUTH2, open a
+//! folder, list mail, log out), each reported as a step, and a diagnosis an administrator
+//! can act on when a step fails.
+//!
+//! It speaks HTTPS and IMAP like any app and knows nothing of mock-server: its defaults
+//! are Microsoft's endpoints; tests point it at the mock by overriding hosts and trusting
+//! the mock's CA.
+
+pub mod assertion;
+pub mod check;
+pub mod claims;
+pub mod diagnose;
+pub mod imap;
+pub mod report;
+pub mod tls;
+pub mod token;
+
+pub use check::{run, Config, Credential};
+pub use report::{Report, Status, Step};

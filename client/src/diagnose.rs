@@ -1,0 +1,96 @@
+//! What an administrator should do, for each way the sign-in can fail. Commands are
+//! filled in from the token's claims and the mailbox address.
+
+use crate::claims::Claims;
+use crate::token::AadError;
+
+/// An identity-platform refusal, explained.
+pub fn aad(e: &AadError, client_id: &str, tenant: &str) -> Vec<String> {
+    let code = e.code().unwrap_or(0);
+    let mut d = Vec::new();
+    match code {
+        7000215 => {
+            d.push("The client secret is wrong. In the app registration under Certificates & secrets, a secret has a Value (shown once, when created) and a Secret ID (a GUID): send the Value, not the Secret ID.".into());
+            d.push("If the value was lost or mangled (copied with a trailing space, shell-quoted), create a new secret.".into());
+        }
+        7000222 => d.push(format!("The client secret of app {client_id} has expired. Create a new secret under Certificates & secrets (https://aka.ms/NewClientSecret) and update the application; consider a certificate credential.")),
+        7000216 | 7000218 => d.push("No credential was sent: pass --client-secret (or the environment variable) or --certificate with --private-key.".into()),
+        700016 => {
+            d.push(format!("App {client_id} is not registered in tenant {tenant}. Check the tenant id or domain: the app must be registered (or consented) in the tenant that owns the mailbox."));
+            d.push("Check the client id: it is the Application (client) ID from the app registration's Overview, not an object id.".into());
+        }
+        90002 | 900023 => d.push(format!("Tenant '{tenant}' was not found: use the Directory (tenant) ID or a verified domain such as contoso.onmicrosoft.com.")),
+        1002012 | 70011 => d.push("For client credentials the scope must be 'https://outlook.office365.com/.default' (one resource, ending in /.default); delegated scopes such as IMAP.AccessAsUser.All are for sign-in flows.".into()),
+        500011 => d.push("The resource in the scope does not exist in this tenant: for IMAP, POP and SMTP use https://outlook.office365.com/.default.".into()),
+        700027 => d.push("The certificate is not the one registered for the app (or it expired): upload the certificate's public part (.cer/.pem) under Certificates & secrets, and sign with the matching private key.".into()),
+        700024 => d.push("The client assertion is outside its time window: check this machine's clock.".into()),
+        700023 => d.push("The client assertion's audience must be the tenant-specific token endpoint, not /common.".into()),
+        5002723 | 5002738 | 50027 | 90014 | 700021 => d.push("The client assertion is malformed; sign it RS256 or PS256 with x5t or x5t#S256 and iss = sub = the client id.".into()),
+        _ => d.push(format!("The identity platform refused the request: {}", e.summary())),
+    }
+    d
+}
+
+/// `NO AUTHENTICATE failed.`: the checks, most likely first, for this token.
+pub fn authenticate_failed(c: Option<&Claims>, email: &str, now: i64) -> Vec<String> {
+    let mut d = Vec::new();
+    let Some(c) = c else {
+        d.push("The token could not be decoded; send the access_token exactly as the token endpoint returned it, base64-encoded once inside the XOAUTH2 string.".into());
+        return d;
+    };
+    if c.audience_is_graph() {
+        d.push(format!("The token is for Microsoft Graph ({}), which Exchange refuses. Request scope https://outlook.office365.com/.default (app) or https://outlook.office.com/IMAP.AccessAsUser.All (delegated).", c.aud));
+    } else if !c.audience_is_exchange() {
+        d.push(format!(
+            "The token's audience {:?} is not Exchange Online; request https://outlook.office365.com/.default.",
+            c.aud
+        ));
+    }
+    if c.exp <= now {
+        d.push("The token has expired; request a new one.".into());
+    }
+    if c.is_delegated() {
+        if !c.scp.iter().any(|s| s == "IMAP.AccessAsUser.All") {
+            d.push("The delegated token lacks IMAP.AccessAsUser.All: add that permission of Office 365 Exchange Online and sign in again.".into());
+        }
+        d.push(format!(
+            "user= must be the signed-in user ({}) or a mailbox that user has FullAccess to.",
+            c.upn.as_deref().unwrap_or("?")
+        ));
+        return d;
+    }
+    if !c.roles.iter().any(|r| r == "IMAP.AccessAsApp") {
+        d.push("The token has no IMAP.AccessAsApp role: in the app registration add the APPLICATION permission IMAP.AccessAsApp of 'Office 365 Exchange Online' (APIs my organization uses), then 'Grant admin consent'. A delegated permission does not put roles in a client-credentials token.".into());
+    }
+    d.push(format!(
+        "Register the app's service principal in Exchange with the object id of the ENTERPRISE APPLICATION (Enterprise applications > {}), not the Object ID on the App registrations page: Remove-ServicePrincipal for any wrong entry (see Get-ServicePrincipal | fl), then New-ServicePrincipal -AppId {} -ObjectId {}",
+        c.app_displayname.as_deref().unwrap_or("the app"),
+        c.appid,
+        c.oid
+    ));
+    d.push(format!(
+        "Check that {email} is a mailbox of tenant {} (user= names the mailbox to open).",
+        c.tid
+    ));
+    d
+}
+
+/// `BAD User is authenticated but not connected.`: the token is fine, the mailbox is not.
+pub fn not_connected(c: Option<&Claims>, email: &str) -> Vec<String> {
+    let mut d = Vec::new();
+    match c {
+        Some(c) if c.is_delegated() => {
+            let upn = c.upn.as_deref().unwrap_or("?");
+            if !upn.eq_ignore_ascii_case(email) {
+                d.push(format!("user={email} but the token belongs to {upn}: sign in as {email}, or grant {upn} FullAccess: Add-MailboxPermission -Identity {email} -User {upn} -AccessRights FullAccess"));
+            }
+        }
+        Some(c) => d.push(format!(
+            "Give the app's service principal access to the mailbox: Add-MailboxPermission -Identity {email} -User {} -AccessRights FullAccess",
+            c.oid
+        )),
+        None => {}
+    }
+    d.push(format!("Enable IMAP for the mailbox: Set-CASMailbox -Identity {email} -ImapEnabled $true (changes can take a while to apply)."));
+    d
+}

@@ -1,0 +1,138 @@
+//! `oauth-mail-check`: can this app read this mailbox with OAuth 2.0? Each step is
+//! printed `[OK]`/`[FAIL]`, and a failure comes with what to fix.
+//!
+//! Exit codes: 0 the mailbox is reachable; 1 refused by the identity platform or the mail
+//! server; 2 usage, network or TLS error.
+
+use clap::Parser;
+use oauth_mail_check::assertion::Alg;
+use oauth_mail_check::{run, Config, Credential};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Check OAuth 2.0 access to an Exchange Online (Office 365) mailbox over IMAP"
+)]
+struct Args {
+    /// Tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com.
+    tenant: String,
+    /// Application (client) id.
+    #[arg(long)]
+    client_id: String,
+    /// Client secret value (or OAUTH_MAIL_CHECK_CLIENT_SECRET, to keep it out of shell history).
+    #[arg(
+        long,
+        env = "OAUTH_MAIL_CHECK_CLIENT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "certificate"
+    )]
+    client_secret: Option<String>,
+    /// Certificate (PEM) registered for the app; needs --private-key.
+    #[arg(long, requires = "private_key")]
+    certificate: Option<PathBuf>,
+    /// Private key (PEM, PKCS#8 or PKCS#1) of the certificate (or OAUTH_MAIL_CHECK_PRIVATE_KEY as a path).
+    #[arg(long, env = "OAUTH_MAIL_CHECK_PRIVATE_KEY")]
+    private_key: Option<PathBuf>,
+    /// Client assertion signature: ps256 (x5t#S256, Microsoft's current advice) or rs256 (x5t).
+    #[arg(long, default_value = "ps256", value_parser = ["ps256", "rs256"])]
+    assertion_alg: String,
+    /// The mailbox to open (XOAUTH2 user=).
+    #[arg(long)]
+    email: String,
+    #[arg(long, default_value = "INBOX")]
+    folder: String,
+    #[arg(long, default_value = "https://login.microsoftonline.com")]
+    authority: String,
+    #[arg(long, default_value = "outlook.office365.com")]
+    imap_host: String,
+    #[arg(long, default_value_t = 993)]
+    imap_port: u16,
+    /// Plain connection upgraded with STARTTLS (port 143) instead of TLS from the start.
+    #[arg(long)]
+    starttls: bool,
+    /// Trust only this CA (PEM) for HTTPS and IMAP, e.g. mock-server's.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    #[arg(long, default_value = "https://outlook.office365.com/.default")]
+    scope: String,
+    /// How many of the newest messages to list.
+    #[arg(long, default_value_t = 10)]
+    list: u32,
+    /// Print the protocol trace (HTTP and IMAP) with tokens and secrets redacted.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print the decoded claims of the access token.
+    #[arg(long)]
+    print_token: bool,
+    /// Print one JSON report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let credential = match (&args.client_secret, &args.certificate, &args.private_key) {
+        (Some(s), _, _) => Credential::Secret(s.clone()),
+        (None, Some(cert), Some(key)) => {
+            let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+            match (read(cert), read(key)) {
+                (Ok(cert_pem), Ok(key_pem)) => Credential::Certificate {
+                    cert_pem,
+                    key_pem,
+                    alg: if args.assertion_alg == "rs256" {
+                        Alg::Rs256
+                    } else {
+                        Alg::Ps256
+                    },
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("oauth-mail-check: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => {
+            eprintln!("oauth-mail-check: give --client-secret (or OAUTH_MAIL_CHECK_CLIENT_SECRET), or --certificate with --private-key");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cfg = Config::new(&args.tenant, &args.client_id, credential, &args.email);
+    cfg.folder = args.folder.clone();
+    cfg.authority = args.authority.clone();
+    cfg.imap_host = args.imap_host.clone();
+    cfg.imap_port = args.imap_port;
+    cfg.starttls = args.starttls;
+    cfg.ca_file = args.ca_file.clone();
+    cfg.scope = args.scope.clone();
+    cfg.list = args.list;
+
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oauth-mail-check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut report = runtime.block_on(run(&cfg));
+    if !args.verbose {
+        report.trace.clear();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        if args.verbose {
+            for line in &report.trace {
+                eprintln!("{line}");
+            }
+        }
+        if args.print_token {
+            if let Some(t) = &report.token {
+                println!("{}", serde_json::to_string_pretty(&t.raw).unwrap_or_default());
+            }
+        }
+        print!("{}", report.render());
+    }
+    ExitCode::from(report.exit_code)
+}
