@@ -1,0 +1,313 @@
+//! The recording formats.
+//!
+//! **IMAP recordings** (`fixtures/recordings/imap/*.txt`) use the protocol's own
+//! notation: `C:` lines the client sends, `S:` lines the server answers, `#` comments,
+//! and `@key: value` directives. Placeholders are filled at replay time; `{*}` in an `S:`
+//! line matches any run of characters (volatile parts). See `fixtures/README.md`.
+//!
+//! **Token-endpoint recordings** (`fixtures/recordings/token/*.json`) hold the request
+//! form and the expected status and body, with the volatile fields named.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Tls,
+    StartTls,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// The client sends this (placeholders still in it).
+    C(String),
+    /// The server must answer this (wildcards still in it). `<closed>` expects EOF.
+    S(String),
+    /// Move the server clock forward (in-process only).
+    Advance(i64),
+}
+
+/// Facts every recording states for the catalogue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub name: String,
+    pub title: String,
+    pub provenance: String,
+    /// The failure cause (catalogue row), or empty for a success exchange.
+    pub cause: String,
+    /// What the token endpoint says.
+    pub token_endpoint: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapRecording {
+    pub meta: Meta,
+    pub transport: Transport,
+    pub personality: String,
+    /// Demo app whose token the placeholders use: `01`…`08` or `fabrikam`.
+    pub app: String,
+    pub scope: String,
+    pub user: String,
+    pub lines: Vec<Line>,
+    /// Also replay against the client library, expecting this outcome (`exit=1 step=authenticate`).
+    pub client_outcome: Option<(u8, Option<String>)>,
+    /// Byte-exact encodings this recording vouches for: (user, token, base64).
+    pub golden: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct FormatError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> {
+    let err = |line: usize, message: String| FormatError {
+        file: name.to_string(),
+        line,
+        message,
+    };
+    let mut r = ImapRecording {
+        meta: Meta {
+            name: name.to_string(),
+            ..Meta::default()
+        },
+        transport: Transport::Tls,
+        personality: "exo-2025".into(),
+        app: "01".into(),
+        scope: "https://outlook.office365.com/.default".into(),
+        user: "test.user@contoso.com".into(),
+        lines: Vec::new(),
+        client_outcome: None,
+        golden: Vec::new(),
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim_end();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("C: ") {
+            r.lines.push(Line::C(rest.to_string()));
+        } else if let Some(rest) = line.strip_prefix("S: ") {
+            r.lines.push(Line::S(rest.to_string()));
+        } else if let Some(rest) = line.strip_prefix('@') {
+            let (key, value) = rest
+                .split_once(':')
+                .ok_or_else(|| err(n, format!("directive without ':': {line}")))?;
+            let value = value.trim().to_string();
+            match key.trim() {
+                "title" => r.meta.title = value,
+                "provenance" => r.meta.provenance = value,
+                "cause" => r.meta.cause = value,
+                "token-endpoint" => r.meta.token_endpoint = value,
+                "fix" => r.meta.fix = value,
+                "transport" => {
+                    r.transport = match value.as_str() {
+                        "tls" => Transport::Tls,
+                        "starttls" => Transport::StartTls,
+                        v => return Err(err(n, format!("transport {v:?}: expected tls or starttls"))),
+                    }
+                }
+                "personality" => r.personality = value,
+                "app" => r.app = value,
+                "scope" => r.scope = value,
+                "user" => r.user = value,
+                "advance" => r.lines.push(Line::Advance(
+                    value
+                        .parse()
+                        .map_err(|_| err(n, format!("advance {value:?}: expected seconds")))?,
+                )),
+                "client-outcome" => {
+                    let mut exit = None;
+                    let mut step = None;
+                    for part in value.split_whitespace() {
+                        match part.split_once('=') {
+                            Some(("exit", v)) => exit = v.parse().ok(),
+                            Some(("step", v)) => step = Some(v.to_string()),
+                            _ => return Err(err(n, format!("client-outcome {part:?}: expected exit=N step=ID"))),
+                        }
+                    }
+                    r.client_outcome = Some((exit.ok_or_else(|| err(n, "client-outcome needs exit=N".into()))?, step));
+                }
+                "golden-xoauth2" => {
+                    let parts: Vec<&str> = value.split_whitespace().collect();
+                    if parts.len() != 3 {
+                        return Err(err(n, "golden-xoauth2 needs USER TOKEN BASE64".into()));
+                    }
+                    r.golden.push((parts[0].into(), parts[1].into(), parts[2].into()));
+                }
+                other => return Err(err(n, format!("unknown directive @{other}"))),
+            }
+        } else {
+            return Err(err(n, format!("expected C:, S:, # or @: {line}")));
+        }
+    }
+    if r.meta.title.is_empty() || r.meta.provenance.is_empty() {
+        return Err(err(0, "every recording needs @title and @provenance".into()));
+    }
+    Ok(r)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRecording {
+    #[serde(skip)]
+    pub name: String,
+    pub title: String,
+    pub provenance: String,
+    #[serde(default)]
+    pub cause: String,
+    #[serde(default)]
+    pub fix: String,
+    pub request: TokenRequest,
+    pub expect: TokenExpect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub tenant: String,
+    /// `v2` (default) or `v1`.
+    #[serde(default = "v2")]
+    pub endpoint: String,
+    pub form: BTreeMap<String, String>,
+}
+
+fn v2() -> String {
+    "v2".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExpect {
+    pub status: u16,
+    /// Expected fields; strings may hold `{*}` wildcards.
+    pub body: serde_json::Map<String, serde_json::Value>,
+    /// Fields that must be present with any value.
+    #[serde(default)]
+    pub volatile: Vec<String>,
+    /// Expected claims of the issued access token.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TokenRecording {
+    pub fn meta(&self) -> Meta {
+        Meta {
+            name: self.name.clone(),
+            title: self.title.clone(),
+            provenance: self.provenance.clone(),
+            cause: self.cause.clone(),
+            token_endpoint: match self.expect.body.get("error_codes").and_then(|c| c.get(0)) {
+                Some(code) => format!(
+                    "{} `{}` AADSTS{}",
+                    self.expect.status,
+                    self.expect.body.get("error").and_then(|e| e.as_str()).unwrap_or(""),
+                    code
+                ),
+                None => format!("{}, token issued", self.expect.status),
+            },
+            fix: self.fix.clone(),
+        }
+    }
+}
+
+/// Every recording shipped in `dir` (`imap/*.txt`, `token/*.json`), sorted by name.
+pub fn load_all(dir: &Path) -> Result<(Vec<ImapRecording>, Vec<TokenRecording>), String> {
+    let mut imap = Vec::new();
+    let mut token = Vec::new();
+    let list = |sub: &str, ext: &str| -> Result<Vec<std::path::PathBuf>, String> {
+        let mut v: Vec<_> = std::fs::read_dir(dir.join(sub))
+            .map_err(|e| format!("{}: {e}", dir.join(sub).display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    for p in list("imap", "txt")? {
+        let name = format!(
+            "imap/{}",
+            p.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+        );
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        imap.push(parse_imap(&name, &text).map_err(|e| e.to_string())?);
+    }
+    for p in list("token", "json")? {
+        let name = format!(
+            "token/{}",
+            p.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+        );
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let mut t: TokenRecording = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        t.name = name;
+        token.push(t);
+    }
+    Ok((imap, token))
+}
+
+/// Does `actual` match `pattern`, where `{*}` matches any run of characters?
+pub fn glob(pattern: &str, actual: &str) -> bool {
+    let parts: Vec<&str> = pattern.split("{*}").collect();
+    if parts.len() == 1 {
+        return pattern == actual;
+    }
+    let Some(rest) = actual.strip_prefix(parts[0]) else {
+        return false;
+    };
+    let last = parts[parts.len() - 1];
+    if rest.len() < last.len() || !rest.ends_with(last) {
+        return false;
+    }
+    let mut middle = &rest[..rest.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match middle.find(p) {
+            Some(i) => middle = &middle[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Bytes shown with CR, LF, control bytes and non-ASCII escaped.
+pub fn escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'\r' => "\\r".to_string(),
+            b'\n' => "\\n".to_string(),
+            b'\\' => "\\\\".to_string(),
+            0x20..=0x7e => (b as char).to_string(),
+            _ => format!("\\x{b:02x}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globbing() {
+        assert!(glob("a{*}c", "abbbc"));
+        assert!(glob(
+            "* CAPABILITY {*}AUTH=XOAUTH2{*}",
+            "* CAPABILITY IMAP4 AUTH=XOAUTH2 SASL-IR"
+        ));
+        assert!(!glob("a{*}c", "abbb"));
+        assert!(glob("x", "x") && !glob("x", "y"));
+        assert!(glob("{*}", ""));
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let e = parse_imap("t", "@title: x\n@provenance: y\nZ: nope\n").expect_err("bad line");
+        assert_eq!(e.line, 3);
+        assert!(parse_imap("t", "C: A1 NOOP\n").is_err(), "needs title and provenance");
+    }
+}

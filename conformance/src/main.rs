@@ -1,0 +1,229 @@
+//! `conformance`: list and replay the recordings; play them to any client; print the
+//! failure catalogue. Exits non-zero when any replay fails.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use conformance::replay::{self, Endpoints, Verdict};
+use conformance::{catalogue, default_dir, format};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(about = "Replay the documented Exchange Online / Entra ID exchanges against servers and clients")]
+struct Args {
+    /// Folder with imap/*.txt and token/*.json.
+    #[arg(long, global = true)]
+    recordings: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The recordings, one a line.
+    List,
+    /// Replay recordings against the in-process mock (default) or another server.
+    Run {
+        /// Only recordings whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Another IMAP server: imaps://host:port (implicit TLS).
+        #[arg(long)]
+        target: Option<String>,
+        /// Its STARTTLS port: imap://host:port.
+        #[arg(long)]
+        starttls_target: Option<String>,
+        /// Its identity platform (for tokens and token recordings): https://host:port.
+        #[arg(long)]
+        identity: Option<String>,
+        /// CA (PEM) of the target.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// A fixed access token for every recording (when the target has no identity platform).
+        #[arg(long, env = "CONFORMANCE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Also play recordings with @client-outcome to the built-in client library.
+        #[arg(long)]
+        clients: bool,
+        /// Which era the target imitates; recordings of another era are skipped.
+        #[arg(long, default_value = "exo-2025")]
+        personality: String,
+    },
+    /// Play one recording's server side to any client command. In the command, {host},
+    /// {port}, {ca_file} and {user} are replaced; the client's lines are checked.
+    Client {
+        name: String,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Print (or write into README.md) the failure catalogue generated from the recordings.
+    Catalogue {
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+}
+
+fn addr(url: &str, scheme: &str) -> Result<SocketAddr> {
+    let rest = url
+        .strip_prefix(scheme)
+        .with_context(|| format!("{url}: expected {scheme}host:port"))?;
+    let a: SocketAddr = rest
+        .trim_end_matches('/')
+        .parse()
+        .with_context(|| format!("{url}: not host:port"))?;
+    if !a.ip().is_loopback() {
+        bail!("{a}: the conformance runner only targets loopback addresses");
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("conformance: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<bool> {
+    let dir = args.recordings.unwrap_or_else(default_dir);
+    let (imap, token) = format::load_all(&dir).map_err(anyhow::Error::msg)?;
+    match args.command {
+        Cmd::List => {
+            for r in &imap {
+                println!("{:<40} {}  [{}]", r.meta.name, r.meta.title, r.meta.provenance);
+            }
+            for r in &token {
+                println!("{:<40} {}  [{}]", r.name, r.title, r.provenance);
+            }
+            Ok(true)
+        }
+        Cmd::Catalogue { write } => {
+            let table = catalogue(&imap, &token);
+            match write {
+                None => print!("{table}"),
+                Some(path) => {
+                    let readme = std::fs::read_to_string(&path)?;
+                    let updated =
+                        conformance::with_catalogue(&readme, &table).context("README has no catalogue markers")?;
+                    std::fs::write(&path, updated)?;
+                }
+            }
+            Ok(true)
+        }
+        Cmd::Client { name, command } => {
+            let rec = imap
+                .iter()
+                .find(|r| r.meta.name == name || r.meta.name.ends_with(&format!("/{name}")))
+                .context("no such recording")?;
+            let (addr, ca_pem, script) = replay::scripted_server(rec).await.map_err(anyhow::Error::msg)?;
+            let ca_file = std::env::temp_dir().join(format!("conformance-client-{}.pem", addr.port()));
+            std::fs::write(&ca_file, ca_pem)?;
+            let filled: Vec<String> = command
+                .iter()
+                .map(|a| {
+                    a.replace("{host}", "127.0.0.1")
+                        .replace("{port}", &addr.port().to_string())
+                        .replace("{ca_file}", &ca_file.to_string_lossy())
+                        .replace("{user}", &rec.user)
+                })
+                .collect();
+            let mut child = tokio::process::Command::new(&filled[0]).args(&filled[1..]).spawn()?;
+            let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait()).await;
+            let verdict = script.await?;
+            let _ = std::fs::remove_file(&ca_file);
+            match status {
+                Ok(Ok(s)) => println!(
+                    "client command exited with {}",
+                    s.code().map_or("a signal".to_string(), |c| c.to_string())
+                ),
+                Ok(Err(e)) => println!("client command failed: {e}"),
+                Err(_) => println!("client command still running after 60 s"),
+            }
+            print_verdict(&rec.meta.name, &verdict);
+            Ok(verdict == Verdict::Pass)
+        }
+        Cmd::Run {
+            filter,
+            target,
+            starttls_target,
+            identity,
+            ca_file,
+            token: fixed,
+            clients,
+            personality,
+        } => {
+            let external = match &target {
+                Some(t) => {
+                    let ca = ca_file.as_ref().context("--ca-file is needed with --target")?;
+                    Some(Endpoints {
+                        https_url: identity.clone(),
+                        imaps: addr(t, "imaps://")?,
+                        imap: starttls_target.as_deref().map(|s| addr(s, "imap://")).transpose()?,
+                        ca_pem: std::fs::read(ca)?,
+                        token: fixed.clone(),
+                    })
+                }
+                None => None,
+            };
+            let wanted = |n: &str| filter.as_ref().is_none_or(|f| n.contains(f.as_str()));
+            let mut all_ok = true;
+            let (mut pass, mut fail, mut skip) = (0, 0, 0);
+            let mut tally = |v: &Verdict| match v {
+                Verdict::Pass => pass += 1,
+                Verdict::Fail(_) => fail += 1,
+                Verdict::Skip(_) => skip += 1,
+            };
+            println!("{:<46} result", "recording");
+            for r in imap.iter().filter(|r| wanted(&r.meta.name)) {
+                let v = match &external {
+                    Some(_) if r.personality != personality => {
+                        Verdict::Skip(format!("recorded for {}, the target is {personality}", r.personality))
+                    }
+                    Some(ep) => replay::imap_against_server(r, ep, None).await,
+                    None => conformance::imap_in_process(r).await,
+                };
+                all_ok &= !matches!(v, Verdict::Fail(_));
+                tally(&v);
+                print_verdict(&r.meta.name, &v);
+                if clients && r.client_outcome.is_some() {
+                    let v = conformance::client_library(r).await;
+                    all_ok &= !matches!(v, Verdict::Fail(_));
+                    tally(&v);
+                    print_verdict(&format!("{} (client)", r.meta.name), &v);
+                }
+            }
+            for r in token.iter().filter(|r| wanted(&r.name)) {
+                let v = match &external {
+                    Some(ep) => replay::token_against_server(r, ep).await,
+                    None => conformance::token_in_process(r).await,
+                };
+                all_ok &= !matches!(v, Verdict::Fail(_));
+                tally(&v);
+                print_verdict(&r.name, &v);
+            }
+            println!("\n{pass} passed, {fail} failed, {skip} skipped");
+            Ok(all_ok)
+        }
+    }
+}
+
+fn print_verdict(name: &str, v: &Verdict) {
+    match v {
+        Verdict::Pass => println!("{name:<46} PASS"),
+        Verdict::Skip(why) => println!("{name:<46} SKIP  {why}"),
+        Verdict::Fail(why) => println!("{name:<46} FAIL  {why}"),
+    }
+}
