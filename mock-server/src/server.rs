@@ -478,6 +478,17 @@ impl MockServer {
             .collect()
     }
 
+    /// A sans-I/O IMAP session on this server's state, as a connection would get, for
+    /// property tests and fuzzing (no socket involved).
+    pub fn imap_session(&self, tls: bool) -> crate::imap::session::Session {
+        crate::imap::session::Session::new(
+            self.shared.clone(),
+            crate::imap::ImapConfig::default(),
+            "fuzz".into(),
+            tls,
+        )
+    }
+
     /// Deliver a message (RFC 5322 bytes) to a folder of a mailbox, as if it arrived from
     /// outside; idling IMAP sessions see `* n EXISTS`. Returns its UID.
     pub fn deliver(&self, address: &str, folder: &str, raw: &[u8]) -> Result<u32, crate::mailstore::StoreError> {
