@@ -280,7 +280,7 @@ impl AadError {
             "Error validating credentials due to invalid username or password.",
             format!("the password sent for {upn} is not the user's password"),
         )
-        .with_fix("check the password (the demo users have Passw0rd!)")
+        .with_fix("check the password against the user's password in the fixture")
     }
 
     /// `{EmailHidden}` is literal: Entra hides the address it was sent.
