@@ -713,8 +713,9 @@ pub struct AuthorizeRequest {
 /// page; after, an error sent back to the client by redirect.
 #[derive(Debug)]
 pub enum AuthorizeError {
-    Page(AadError),
-    Redirect(AadError),
+    Page(Box<AadError>),
+    /// The error and the (validated) redirect URI to send it to.
+    Redirect(Box<AadError>, String),
 }
 
 /// Does `uri` match a registered redirect URI? `http://localhost` and `http://127.0.0.1`
@@ -743,7 +744,7 @@ pub fn check_authorize(
     login_hint: Option<&str>,
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
-    let page = AuthorizeError::Page;
+    let page = |e: AadError| AuthorizeError::Page(Box::new(e));
     let tenant = resolve_tenant(
         ctx.directory,
         segment,
@@ -767,7 +768,7 @@ pub fn check_authorize(
     if !redirect_registered(app, &redirect_uri) {
         return Err(page(AadError::redirect_uri_mismatch(&redirect_uri, &app.app_id)));
     }
-    let redirect = AuthorizeError::Redirect;
+    let redirect = |e: AadError| AuthorizeError::Redirect(Box::new(e), redirect_uri.clone());
     match get("response_type").as_deref() {
         Some("code") => {}
         other => {

@@ -737,9 +737,8 @@ async fn authorize(
                 pages::error(e.code, &e.message, &trace, &trace, &ts),
             );
         }
-        Err(AuthorizeError::Redirect(e)) => {
+        Err(AuthorizeError::Redirect(e, redirect_uri)) => {
             journal(Outcome::Refused, 302, None, Some(&e), String::new());
-            let redirect_uri = get("redirect_uri").unwrap_or_default();
             let mode = get("response_mode").unwrap_or_else(|| "query".into());
             let error = if e.code == 65001 { "consent_required" } else { e.error };
             return redirect_answer(
