@@ -74,6 +74,13 @@ struct Args {
     /// AADSTS code for client credentials on /common: 90010 (live capture) or 9001023 (error reference).
     #[arg(long, value_name = "CODE", default_value_t = 90010, value_parser = parse_common_code)]
     common_endpoint_error_code: u32,
+    /// Refresh tokens unused for this many days answer AADSTS700082 (Entra: 90).
+    #[arg(long, value_name = "DAYS", default_value_t = 90)]
+    refresh_token_inactivity_days: i64,
+    /// TEST ONLY: serve POST /_mock/clock/advance (form field seconds=N) to loopback
+    /// clients, so out-of-process tests can expire tokens without waiting.
+    #[arg(long)]
+    test_controls: bool,
     /// Log filter (tracing syntax), e.g. info or mock_server=debug. Also RUST_LOG.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -133,6 +140,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .imap_config(imap)
         .nonce_header(args.nonce_header)
         .multi_tenant_grant_error_code(args.common_endpoint_error_code)
+        .refresh_token_inactivity(time::Duration::days(
+            args.refresh_token_inactivity_days.clamp(0, 36_500),
+        ))
+        .test_controls(args.test_controls)
         .description_layout(if args.error_description_separator == "space" {
             DescriptionLayout::Space
         } else {

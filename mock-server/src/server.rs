@@ -49,6 +49,8 @@ pub struct Shared {
     pub(crate) authorities: Vec<String>,
     /// Every mailbox's folders and messages.
     pub(crate) store: Arc<crate::mailstore::Store>,
+    /// Device codes, authorization codes, refresh tokens, lockouts, revocations.
+    pub(crate) delegated: identity::delegated::DelegatedState,
 }
 
 impl Shared {
@@ -182,6 +184,19 @@ impl MockServerBuilder {
         self
     }
 
+    /// Refresh tokens unused for longer than this answer AADSTS700082 (default 90 days).
+    pub fn refresh_token_inactivity(mut self, inactivity: time::Duration) -> Self {
+        self.identity.refresh_inactivity = inactivity;
+        self
+    }
+
+    /// Serve the test-only control endpoint `POST /_mock/clock/advance` (form field
+    /// `seconds`) to loopback peers. Off by default: it lets any local process move time.
+    pub fn test_controls(mut self, on: bool) -> Self {
+        self.identity.test_controls = on;
+        self
+    }
+
     pub fn multi_tenant_grant_error_code(mut self, code: u32) -> Self {
         self.identity.multi_tenant_grant_error_code = code;
         self
@@ -254,6 +269,7 @@ impl MockServerBuilder {
             https_url: https_url.clone(),
             authorities,
             store,
+            delegated: identity::delegated::DelegatedState::default(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         // IMAP gets the same certificate without ALPN: rustls refuses a client that
@@ -541,6 +557,53 @@ impl MockServer {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, body)?;
         std::fs::rename(&tmp, path)
+    }
+
+    /// Approve a pending device code as `upn` would on `/devicelogin` (no password asked:
+    /// the test vouches for the user). `Err` says why not.
+    pub fn approve_device_code(&self, user_code: &str, upn: &str) -> Result<(), String> {
+        let now = self.shared.clock.now();
+        let user = {
+            let directory = self.shared.directory();
+            let (tenant, user) = directory
+                .tenants
+                .iter()
+                .find_map(|t| t.user(upn).map(|u| (t, u)))
+                .ok_or_else(|| format!("no user {upn} in the directory"))?;
+            if !user.account_enabled {
+                return Err(format!("{upn} is disabled and cannot sign in"));
+            }
+            identity::delegated::SignedIn {
+                tenant_id: tenant.id.clone(),
+                oid: user.object_id.clone(),
+                upn: user.upn.clone(),
+                auth_time: now,
+            }
+        };
+        self.shared.delegated.decide_device_code(user_code, Some(user), now)
+    }
+
+    /// Decline a pending device code, as the Cancel button does: polling answers
+    /// `authorization_declined`.
+    pub fn decline_device_code(&self, user_code: &str) -> Result<(), String> {
+        self.shared
+            .delegated
+            .decide_device_code(user_code, None, self.shared.clock.now())
+    }
+
+    /// Revoke the user's sign-in sessions (`Revoke-MgUserSignInSession`): refresh tokens
+    /// from earlier sign-ins answer AADSTS50173. Returns false for an unknown user.
+    pub fn revoke_sign_in_sessions(&self, upn: &str) -> bool {
+        let directory = self.shared.directory();
+        match directory.tenants.iter().find_map(|t| t.user(upn).map(|u| (t, u))) {
+            Some((t, u)) => {
+                self.shared
+                    .delegated
+                    .revoke_user(&t.id, &u.object_id, self.shared.clock.now());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Stop accepting, let requests in flight finish (bounded), and wait briefly.

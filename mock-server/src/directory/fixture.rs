@@ -212,6 +212,8 @@ struct RawUser {
     password: Option<String>,
     #[serde(default = "yes")]
     account_enabled: bool,
+    #[serde(default)]
+    mfa_required: bool,
 }
 
 fn yes() -> bool {
@@ -383,6 +385,7 @@ fn tenant(ctx: &Ctx<'_>, p: &str, t: &RawTenant) -> Result<Tenant, FixtureError>
             display_name: u.display_name.clone(),
             password: u.password.clone().map(Secret::new),
             account_enabled: u.account_enabled,
+            mfa_required: u.mfa_required,
         });
     }
     let mut service_principals = Vec::new();

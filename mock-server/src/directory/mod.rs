@@ -147,6 +147,9 @@ pub struct User {
     pub display_name: String,
     pub password: Option<Secret<String>>,
     pub account_enabled: bool,
+    /// A Conditional Access policy demands MFA for this user: the password grant, which
+    /// cannot do MFA, answers AADSTS50076.
+    pub mfa_required: bool,
 }
 
 /// What Exchange Online knows about the tenant (what the PowerShell cmdlets change).

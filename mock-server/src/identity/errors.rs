@@ -117,7 +117,7 @@ impl AadError {
             format!("The access grant '{grant}' is not supported."),
             format!("grant_type={grant:?} is not one this endpoint supports"),
         )
-        .with_fix("use grant_type=client_credentials for an app (daemon) token")
+        .with_fix("use client_credentials (app token), password, authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code")
     }
 
     pub fn tenant_not_found(tenant: &str) -> Self {
@@ -266,6 +266,226 @@ impl AadError {
             format!("The endpoint only accepts POST, OPTIONS requests. Received a {method} request."),
             format!("the token endpoint was called with {method}"),
         )
+    }
+
+    // ---- delegated sign-in (ROPC, device code, authorization code, refresh) ----
+
+    fn invalid_grant(code: u32, message: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(code, "invalid_grant", 400, message, reason)
+    }
+
+    pub fn wrong_password(upn: &str) -> Self {
+        Self::invalid_grant(
+            50126,
+            "Error validating credentials due to invalid username or password.",
+            format!("the password sent for {upn} is not the user's password"),
+        )
+        .with_fix("check the password against the user's password in the fixture")
+    }
+
+    /// `{EmailHidden}` is literal: Entra hides the address it was sent.
+    pub fn unknown_user(upn: &str, tenant_domain: &str) -> Self {
+        Self::invalid_grant(
+            50034,
+            format!("The user account {{EmailHidden}} does not exist in the {tenant_domain} directory. To sign into this application, the account must be added to the directory."),
+            format!("no user {upn:?} in tenant {tenant_domain}"),
+        )
+        .with_fix("check the user name, or add the user to the fixture's users")
+    }
+
+    pub fn locked_out(upn: &str, failures: u32) -> Self {
+        Self::invalid_grant(
+            50053,
+            "You've tried to sign in too many times with an incorrect user ID or password.",
+            format!("{upn} is locked after {failures} failed sign-ins (smart lockout)"),
+        )
+        .with_fix("wait for the lockout to end (advance the clock) or stop retrying a wrong password")
+    }
+
+    pub fn account_disabled(upn: &str) -> Self {
+        Self::invalid_grant(
+            50057,
+            "The user account is disabled.",
+            format!("{upn} has account_enabled=false (shared mailboxes cannot sign in)"),
+        )
+        .with_fix("sign in as a user who has FullAccess on the shared mailbox and open it with user=<shared address>")
+    }
+
+    pub fn mfa_required(upn: &str, resource_app_id: &str) -> Self {
+        let mut e = Self::invalid_grant(
+            50076,
+            format!("Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{resource_app_id}'."),
+            format!("{upn} is flagged mfa_required; the password grant cannot satisfy MFA"),
+        )
+        .with_fix("use an interactive flow (device code or authorization code) instead of the password grant");
+        e.suberror = Some("basic_action");
+        e
+    }
+
+    pub fn consent_required(app_id: &str, app_name: &str, missing: &str) -> Self {
+        let mut e = Self::invalid_grant(
+            65001,
+            format!("The user or administrator has not consented to use the application with ID '{app_id}' named '{app_name}'. Send an interactive authorization request for this user and resource."),
+            format!("app '{app_name}' has no consented delegated permission {missing}"),
+        )
+        .with_fix("request only the app's consented delegated permissions (app 08: IMAP.AccessAsUser.All, POP.AccessAsUser.All, SMTP.Send) or grant admin consent in the fixture");
+        e.suberror = Some("consent_required");
+        e
+    }
+
+    pub fn authorization_pending() -> Self {
+        Self::new(
+            70016,
+            "authorization_pending",
+            400,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+            "the user has not finished signing in on the verification page yet",
+        )
+    }
+
+    pub fn slow_down(interval: i64) -> Self {
+        Self::new(
+            70016,
+            "slow_down",
+            400,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+            format!("polled again sooner than the interval of {interval} s"),
+        )
+        .with_fix("wait `interval` seconds between polls, and add 5 s after each slow_down (RFC 8628 §3.5)")
+    }
+
+    /// The AADSTS number of `authorization_declined` is not documented; 65004
+    /// ("UserDeclinedConsent") is the code Entra's reference gives for a user who declines.
+    pub fn authorization_declined() -> Self {
+        Self::new(
+            65004,
+            "authorization_declined",
+            400,
+            "User declined to consent to access the app.",
+            "the user chose Decline on the verification page",
+        )
+    }
+
+    /// Mapping of `expired_token` to 70019 (CodeExpired) follows Entra's reference names.
+    pub fn device_code_expired(expired_at: OffsetDateTime) -> Self {
+        Self::new(
+            70019,
+            "expired_token",
+            400,
+            "Verification code expired.",
+            format!("the device code expired at {expired_at}"),
+        )
+        .with_fix("start a new device flow; a device code lives expires_in (900) seconds")
+    }
+
+    /// Mapping of `bad_verification_code` to 70018 (BadVerificationCode) follows the reference names.
+    pub fn bad_verification_code(reason: impl Into<String>) -> Self {
+        Self::new(
+            70018,
+            "bad_verification_code",
+            400,
+            "Invalid verification code due to User typing in wrong user code for device code flow.",
+            reason,
+        )
+    }
+
+    pub fn code_redeemed() -> Self {
+        Self::invalid_grant(
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+            "the authorization code was already exchanged for tokens; codes are single-use",
+        )
+        .with_fix("use the refresh token from the first redemption, or sign in again")
+    }
+
+    pub fn grant_expired(reason: impl Into<String>) -> Self {
+        Self::invalid_grant(
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+            reason,
+        )
+        .with_fix("redeem authorization codes at once (they live 10 minutes)")
+    }
+
+    pub fn invalid_code(reason: impl Into<String>) -> Self {
+        Self::invalid_grant(
+            70000,
+            "The provided value for the 'code' parameter is not valid.",
+            reason,
+        )
+    }
+
+    pub fn verifier_mismatch(reason: impl Into<String>) -> Self {
+        Self::invalid_grant(
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+            reason,
+        )
+        .with_fix("send the code_verifier whose S256 hash (or plain value) was the code_challenge")
+    }
+
+    pub fn reply_address_mismatch(sent: &str, original: &str) -> Self {
+        Self::invalid_grant(
+            500112,
+            format!("The reply address '{sent}' does not match the reply address '{original}' provided when requesting Authorization code."),
+            "redirect_uri of the token request differs from the authorization request's",
+        )
+    }
+
+    pub fn redirect_uri_mismatch(uri: &str, app_id: &str) -> Self {
+        Self::new(
+            50011,
+            "invalid_request",
+            400,
+            format!("The redirect URI '{uri}' specified in the request does not match the redirect URIs configured for the application '{app_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this."),
+            format!("{uri:?} is not among the app's redirect_uris"),
+        )
+        .with_fix("add the redirect URI to the app's redirect_uris (http://localhost matches any port)")
+    }
+
+    pub fn refresh_token_inactive(issued: OffsetDateTime, inactive: time::Duration) -> Self {
+        let secs = inactive.whole_seconds();
+        let span = format!(
+            "{}.{:02}:{:02}:{:02}",
+            secs / 86_400,
+            (secs % 86_400) / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        );
+        Self::invalid_grant(
+            700082,
+            format!(
+                "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for {span}.",
+                issued.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+            ),
+            format!("the refresh token was not used for longer than {span}"),
+        )
+        .with_fix("sign in again; use refresh tokens at least once per inactivity period")
+    }
+
+    pub fn refresh_token_revoked(issued: OffsetDateTime, valid_from: OffsetDateTime) -> Self {
+        let f = |t: OffsetDateTime| t.format(TIMESTAMP_FORMAT).unwrap_or_default();
+        Self::invalid_grant(
+            50173,
+            format!("The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.", f(issued), f(valid_from)),
+            "the user's sign-in sessions were revoked after this refresh token was issued",
+        )
+        .with_fix("sign in again")
+    }
+
+    pub fn invalid_refresh_token(reason: impl Into<String>) -> Self {
+        Self::invalid_grant(9002313, "Invalid request. Request is malformed or invalid.", reason)
+            .with_fix("send the refresh_token exactly as the token endpoint returned it")
+    }
+
+    pub fn grant_client_mismatch(reason: impl Into<String>) -> Self {
+        let mut e = Self::invalid_grant(70000, "Provided grant is invalid or malformed.", reason);
+        e.suberror = Some("client_mismatch");
+        e
+    }
+
+    pub fn invalid_request(code: u32, message: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(code, "invalid_request", 400, message, reason)
     }
 
     // ---- client assertion (certificate credential) ----

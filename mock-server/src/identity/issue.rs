@@ -35,8 +35,13 @@ pub struct Issued {
     /// `1` secret, `2` certificate.
     pub appidacr: &'static str,
     pub expires: OffsetDateTime,
-    /// How the client proved itself, in words, for the journal.
+    /// How the client (and, for delegated grants, the user) proved itself, in words,
+    /// for the journal.
     pub credential: String,
+    /// The signed-in user of a delegated token.
+    pub user: Option<String>,
+    /// Delegated permissions (`scp`) of a delegated token.
+    pub scopes: Vec<String>,
 }
 
 /// The claims of an app-only Exchange Online v1 access token (reference §4.3).
@@ -214,10 +219,16 @@ fn client_credentials(
         appidacr,
         expires: OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now),
         credential,
+        user: None,
+        scopes: Vec::new(),
     })
 }
 
-fn find_app<'t>(directory: &Directory, tenant: &'t Tenant, client_id: &str) -> Result<&'t Application, AadError> {
+pub(crate) fn find_app<'t>(
+    directory: &Directory,
+    tenant: &'t Tenant,
+    client_id: &str,
+) -> Result<&'t Application, AadError> {
     if let Some(app) = tenant.application(client_id) {
         return Ok(app);
     }

@@ -3,9 +3,11 @@
 //! `routes` is the only module that touches HTTP; `issue` decides, `errors` phrases.
 
 pub mod assertion;
+pub mod delegated;
 pub mod discovery;
 pub mod errors;
 pub mod issue;
+pub mod pages;
 pub mod request;
 pub mod routes;
 
@@ -52,6 +54,10 @@ pub struct IdentityConfig {
     /// The AADSTS number for "grant type not supported over /common": MSAL.NET's capture
     /// of the live service says 90010, Microsoft's error reference lists 9001023.
     pub multi_tenant_grant_error_code: u32,
+    /// A refresh token unused for longer than this answers AADSTS700082 (Entra: 90 days).
+    pub refresh_inactivity: time::Duration,
+    /// Serve `POST /_mock/clock/advance` (loopback peers only). Off by default.
+    pub test_controls: bool,
 }
 
 impl Default for IdentityConfig {
@@ -61,6 +67,8 @@ impl Default for IdentityConfig {
             nonce_header: false,
             layout: DescriptionLayout::Crlf,
             multi_tenant_grant_error_code: 90010,
+            refresh_inactivity: delegated::DEFAULT_REFRESH_INACTIVITY,
+            test_controls: false,
         }
     }
 }

@@ -23,6 +23,10 @@ const SECRET_FIELDS: &[&str] = &[
     "code_verifier",
     "device_code",
     "assertion",
+    // The sign-in pages' fields: the password and the device flow's user code.
+    "passwd",
+    "otc",
+    "user_code",
 ];
 
 #[derive(Debug, Default)]

@@ -1,8 +1,9 @@
 //! HTTP routing of the identity platform: the only module here that knows hyper.
 
+use super::delegated::{self, AuthorizeError, Ctx};
 use super::discovery;
 use super::errors::AadError;
-use super::issue;
+use super::pages;
 use super::request::{EndpointVersion, TokenRequest};
 use crate::journal::{JournalEntry, Outcome};
 use crate::server::Shared;
@@ -119,6 +120,20 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: Socke
             token(req, shared, peer, EndpointVersion::V2, segments[0]).await
         }
         ([_, "oauth2", "token"], &Method::POST) => token(req, shared, peer, EndpointVersion::V1, segments[0]).await,
+        ([_, "oauth2", "v2.0", "devicecode"], &Method::POST) => {
+            device_code(req, shared, peer, EndpointVersion::V2, segments[0], &base).await
+        }
+        ([_, "oauth2", "devicecode"], &Method::POST) => {
+            device_code(req, shared, peer, EndpointVersion::V1, segments[0], &base).await
+        }
+        ([_, "oauth2", "v2.0", "authorize"], &Method::GET | &Method::POST) => {
+            authorize(req, shared, peer, segments[0], &base).await
+        }
+        (["devicelogin"], &Method::GET) => html(StatusCode::OK, pages::enter_code(None)),
+        (["devicelogin"], &Method::POST) => device_login(req, shared, peer, &base).await,
+        (["_mock", "clock", "advance"], &Method::POST) if shared.identity.test_controls && peer.ip().is_loopback() => {
+            advance_clock(req, shared).await
+        }
         ([_, "oauth2", "v2.0", "token"] | [_, "oauth2", "token"], m) if m != Method::OPTIONS => {
             let e = AadError::get_on_post_endpoint(m.as_str());
             error_response(shared, &e, &req, peer, &path, String::new(), None, None)
@@ -215,6 +230,7 @@ async fn token(
 ) -> Response<Body> {
     let segment = segment.to_string();
     let path = req.uri().path().to_string();
+    let base = base_url(&req, &shared.https_url);
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -236,15 +252,15 @@ async fn token(
     let now = shared.clock.now();
     let outcome = {
         let directory = shared.directory();
-        issue::issue(
-            &directory,
-            &shared.authority,
-            version,
-            &segment,
-            &request,
+        let ctx = Ctx {
+            directory: &directory,
+            authority: &shared.authority,
+            config: &shared.identity,
+            state: &shared.delegated,
             now,
-            &shared.identity,
-        )
+            base: &base,
+        };
+        delegated::token(&ctx, version, &segment, &request)
     };
     let client_id = request
         .get("client_id")
@@ -270,14 +286,28 @@ async fn token(
                 client_id,
                 error_code: None,
                 error: None,
-                reason: Some(format!("authenticated with {}", issued.credential)),
-                fix: None,
-                details: serde_json::json!({
-                    "aud": issued.audience,
-                    "roles": issued.roles,
-                    "appidacr": issued.appidacr,
-                    "exp": issued.expires.unix_timestamp(),
+                reason: Some(match &issued.user {
+                    Some(_) => issued.credential.clone(),
+                    None => format!("authenticated with {}", issued.credential),
                 }),
+                fix: None,
+                details: match &issued.user {
+                    Some(upn) => serde_json::json!({
+                        "aud": issued.audience,
+                        "upn": upn,
+                        "scp": issued.scopes,
+                        "appidacr": issued.appidacr,
+                        "exp": issued.expires.unix_timestamp(),
+                        "refresh_token": issued.body.get("refresh_token").is_some(),
+                        "id_token": issued.body.get("id_token").is_some(),
+                    }),
+                    None => serde_json::json!({
+                        "aud": issued.audience,
+                        "roles": issued.roles,
+                        "appidacr": issued.appidacr,
+                        "exp": issued.expires.unix_timestamp(),
+                    }),
+                },
             });
             no_store(json_response(StatusCode::OK, &issued.body, &trace))
         }
@@ -335,4 +365,515 @@ fn error_response<B>(
         &e.body(&trace, &correlation, now, shared.identity.layout),
         &trace,
     ))
+}
+
+fn html(status: StatusCode, page: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(page)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Sign-in pages must not be framed (clickjacking), as Entra's are not.
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+/// Read a form body (bounded); `Err` is the response to send instead.
+async fn read_form(req: Request<hyper::body::Incoming>) -> Result<(Request<()>, TokenRequest), Response<Body>> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, MAX_TOKEN_REQUEST_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Err(if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+            } else {
+                plain(StatusCode::BAD_REQUEST, "Bad Request")
+            });
+        }
+    };
+    Ok((
+        Request::from_parts(parts, ()),
+        TokenRequest::parse(&bytes, authorization.as_deref()),
+    ))
+}
+
+/// A journal line for the pages and the device code endpoint.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    shared: &Shared,
+    peer: SocketAddr,
+    request: String,
+    summary: String,
+    outcome: Outcome,
+    status: u16,
+    tenant: Option<String>,
+    client_id: Option<String>,
+    error: Option<&AadError>,
+    reason: String,
+    details: serde_json::Value,
+) {
+    shared.journal.record(JournalEntry {
+        seq: 0,
+        at: shared.clock.now(),
+        protocol: "https",
+        peer: Some(peer.to_string()),
+        request,
+        summary,
+        outcome,
+        status,
+        tenant,
+        client_id,
+        error_code: error.map(|e| e.code),
+        error: error.map(|e| e.error.to_string()),
+        reason: Some(error.map(|e| e.reason.clone()).unwrap_or(reason)),
+        fix: error.and_then(|e| e.fix.clone()),
+        details,
+    });
+}
+
+async fn device_code(
+    req: Request<hyper::body::Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+    version: EndpointVersion,
+    segment: &str,
+    base: &str,
+) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let (head, form) = match read_form(req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = shared.clock.now();
+    let outcome = {
+        let directory = shared.directory();
+        let ctx = Ctx {
+            directory: &directory,
+            authority: &shared.authority,
+            config: &shared.identity,
+            state: &shared.delegated,
+            now,
+            base,
+        };
+        delegated::start_device_flow(&ctx, version, segment, &form)
+    };
+    let client_id = form.get("client_id").map(str::to_string);
+    match outcome {
+        Ok(body) => {
+            let trace = uuid::Uuid::new_v4().to_string();
+            let tenant = shared.directory().tenant(segment).map(|t| t.id.clone());
+            record(
+                shared,
+                peer,
+                format!("POST {path}"),
+                form.summary(),
+                Outcome::Issued,
+                200,
+                tenant,
+                client_id,
+                None,
+                "device code issued; waiting for the user on /devicelogin".into(),
+                serde_json::json!({ "verification_uri": body.get("verification_uri").or(body.get("verification_url")) }),
+            );
+            no_store(json_response(StatusCode::OK, &body, &trace))
+        }
+        Err(e) => {
+            let tenant = shared.directory().tenant(segment).map(|t| t.id.clone());
+            error_response(shared, &e, &head, peer, &path, form.summary(), tenant, client_id)
+        }
+    }
+}
+
+/// The device code verification page: code first, then user name, password, consent.
+async fn device_login(
+    req: Request<hyper::body::Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+    base: &str,
+) -> Response<Body> {
+    let (_, form) = match read_form(req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = shared.clock.now();
+    let otc = form.get("otc").unwrap_or("").trim().to_string();
+    let Some((client_id, tenant_id)) = shared.delegated.device_code_info(&otc, now) else {
+        record(
+            shared,
+            peer,
+            "POST /devicelogin".into(),
+            form.summary(),
+            Outcome::Refused,
+            200,
+            None,
+            None,
+            None,
+            "the code typed on /devicelogin matches no pending, unexpired device flow".into(),
+            serde_json::Value::Null,
+        );
+        return html(
+            StatusCode::OK,
+            pages::enter_code(Some("That code didn't work. Check the code and try again.")),
+        );
+    };
+    let (app_name, permissions) = {
+        let directory = shared.directory();
+        let app = directory
+            .tenant_by_id(&tenant_id)
+            .and_then(|t| t.application(&client_id));
+        (
+            app.map(|a| a.display_name.clone()).unwrap_or_default(),
+            app.map(|a| {
+                a.permissions
+                    .iter()
+                    .filter(|p| p.kind == crate::directory::PermissionKind::Delegated)
+                    .map(|p| p.value.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+        )
+    };
+    let fields = vec![("otc".to_string(), otc.clone())];
+    let Some(login) = form.get("login") else {
+        return html(
+            StatusCode::OK,
+            pages::sign_in("/devicelogin", &fields, &app_name, &permissions, None, None),
+        );
+    };
+    let journal = |outcome, err: Option<&AadError>, reason: String| {
+        record(
+            shared,
+            peer,
+            "POST /devicelogin".into(),
+            form.summary(),
+            outcome,
+            200,
+            Some(tenant_id.clone()),
+            Some(client_id.clone()),
+            err,
+            reason,
+            serde_json::Value::Null,
+        )
+    };
+    if form.get("action") == Some("cancel") {
+        let _ = shared.delegated.decide_device_code(&otc, None, now);
+        journal(Outcome::Refused, None, format!("{login} declined the device sign-in"));
+        return html(StatusCode::OK, pages::device_declined(&app_name));
+    }
+    let signed_in = {
+        let directory = shared.directory();
+        let ctx = Ctx {
+            directory: &directory,
+            authority: &shared.authority,
+            config: &shared.identity,
+            state: &shared.delegated,
+            now,
+            base,
+        };
+        match directory.tenant_by_id(&tenant_id) {
+            Some(tenant) => {
+                delegated::check_password(&shared.delegated, tenant, login, form.get("passwd").unwrap_or(""), now).map(
+                    |u| delegated::SignedIn {
+                        tenant_id: tenant.id.clone(),
+                        oid: u.object_id.clone(),
+                        upn: u.upn.clone(),
+                        auth_time: ctx.now,
+                    },
+                )
+            }
+            None => Err(AadError::tenant_not_found(&tenant_id)),
+        }
+    };
+    match signed_in {
+        Ok(user) => {
+            let upn = user.upn.clone();
+            match shared.delegated.decide_device_code(&otc, Some(user), now) {
+                Ok(()) => {
+                    journal(Outcome::Issued, None, format!("{upn} approved the device sign-in"));
+                    html(StatusCode::OK, pages::device_signed_in(&app_name))
+                }
+                Err(why) => {
+                    journal(Outcome::Refused, None, why.clone());
+                    html(StatusCode::OK, pages::enter_code(Some(&why)))
+                }
+            }
+        }
+        Err(e) => {
+            journal(Outcome::Refused, Some(&e), String::new());
+            html(
+                StatusCode::OK,
+                pages::sign_in(
+                    "/devicelogin",
+                    &fields,
+                    &app_name,
+                    &permissions,
+                    Some(login),
+                    Some(&page_text(&e)),
+                ),
+            )
+        }
+    }
+}
+
+/// What the sign-in page says for a refusal: Microsoft's own words for the common cases.
+fn page_text(e: &AadError) -> String {
+    match e.code {
+        50126 => "Your account or password is incorrect. If you don't remember your password, reset it now.".into(),
+        50034 => "This username may be incorrect. Make sure you typed it correctly. Otherwise, contact your admin.".into(),
+        50053 => "Your account is temporarily locked to prevent unauthorized use. Try again later, and if you still have trouble, contact your admin.".into(),
+        _ => format!("AADSTS{}: {}", e.code, e.message),
+    }
+}
+
+fn with_params(uri: &str, sep: char, params: &[(String, String)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let query = ser.finish();
+    let joiner = if sep == '?' && uri.contains('?') { '&' } else { sep };
+    format!("{uri}{joiner}{query}")
+}
+
+/// Send the authorization answer (code or error) to the client's redirect URI.
+fn redirect_answer(ar_mode: &str, redirect_uri: &str, params: Vec<(String, String)>) -> Response<Body> {
+    if ar_mode == "form_post" {
+        return html(StatusCode::OK, pages::form_post(redirect_uri, &params));
+    }
+    let sep = if ar_mode == "fragment" { '#' } else { '?' };
+    let location = with_params(redirect_uri, sep, &params);
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
+    r
+}
+
+fn error_params(shared: &Shared, e: &AadError, state: Option<&str>, error: &str) -> Vec<(String, String)> {
+    let trace = uuid::Uuid::new_v4().to_string();
+    let body = e.body(&trace, &trace, shared.clock.now(), shared.identity.layout);
+    let mut p = vec![
+        ("error".to_string(), error.to_string()),
+        ("error_description".to_string(), body.error_description),
+        ("error_uri".to_string(), body.error_uri),
+    ];
+    if let Some(s) = state {
+        p.push(("state".into(), s.to_string()));
+    }
+    p
+}
+
+/// `/{t}/oauth2/v2.0/authorize`: GET shows the sign-in page (or signs in unattended with
+/// `prompt=none` and `login_hint`); POST is the page's form coming back.
+async fn authorize(
+    req: Request<hyper::body::Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+    segment: &str,
+    base: &str,
+) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let is_post = req.method() == Method::POST;
+    let (_, posted) = match read_form(req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    // GET carries the request in the query; the page's POST carries it in the form.
+    let params = if is_post {
+        posted
+    } else {
+        TokenRequest::parse(query.as_bytes(), None)
+    };
+    let get = |k: &str| params.get(k).map(str::to_string);
+    let now = shared.clock.now();
+    let method = if is_post { "POST" } else { "GET" };
+    let client_id = params.get("client_id").map(str::to_string);
+    let directory = shared.directory();
+    let ctx = Ctx {
+        directory: &directory,
+        authority: &shared.authority,
+        config: &shared.identity,
+        state: &shared.delegated,
+        now,
+        base,
+    };
+    let journal = |outcome, status, tenant: Option<String>, err: Option<&AadError>, reason: String| {
+        record(
+            shared,
+            peer,
+            format!("{method} {path}"),
+            params.summary(),
+            outcome,
+            status,
+            tenant,
+            client_id.clone(),
+            err,
+            reason,
+            serde_json::Value::Null,
+        )
+    };
+    let hint = params.get("login").or(params.get("login_hint"));
+    let ar = match delegated::check_authorize(&ctx, segment, hint, &get) {
+        Ok(ar) => ar,
+        Err(AuthorizeError::Page(e)) => {
+            journal(Outcome::Refused, 400, None, Some(&e), String::new());
+            let trace = uuid::Uuid::new_v4().to_string();
+            let ts = now.format(super::errors::TIMESTAMP_FORMAT).unwrap_or_default();
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::error(e.code, &e.message, &trace, &trace, &ts),
+            );
+        }
+        Err(AuthorizeError::Redirect(e, redirect_uri)) => {
+            journal(Outcome::Refused, 302, None, Some(&e), String::new());
+            let mode = get("response_mode").unwrap_or_else(|| "query".into());
+            let error = if e.code == 65001 { "consent_required" } else { e.error };
+            return redirect_answer(
+                &mode,
+                &redirect_uri,
+                error_params(shared, &e, get("state").as_deref(), error),
+            );
+        }
+    };
+    let tenant = Some(ar.tenant_id.clone());
+    let fail = |e: AadError, error: &str| {
+        journal(Outcome::Refused, 302, tenant.clone(), Some(&e), String::new());
+        redirect_answer(
+            &ar.response_mode,
+            &ar.redirect_uri,
+            error_params(shared, &e, ar.state.as_deref(), error),
+        )
+    };
+    let success = |user: delegated::SignedIn, how: &str| -> Response<Body> {
+        let upn = user.upn.clone();
+        let info = delegated::client_info(&user.oid, &user.tenant_id);
+        match delegated::issue_code(&ctx, &ar, user) {
+            Ok(code) => {
+                journal(
+                    Outcome::Issued,
+                    302,
+                    tenant.clone(),
+                    None,
+                    format!("authorization code issued to {upn} ({how})"),
+                );
+                let mut p = vec![("code".to_string(), code)];
+                if let Some(s) = &ar.state {
+                    p.push(("state".into(), s.clone()));
+                }
+                p.push(("session_state".into(), uuid::Uuid::new_v4().to_string()));
+                if ar.client_info {
+                    p.push(("client_info".into(), info));
+                }
+                redirect_answer(&ar.response_mode, &ar.redirect_uri, p)
+            }
+            Err(e) => fail(e, "temporarily_unavailable"),
+        }
+    };
+    let page = |error: Option<&str>, hint: Option<&str>| -> Response<Body> {
+        let fields: Vec<(String, String)> = [
+            "client_id",
+            "response_type",
+            "redirect_uri",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+            "response_mode",
+            "client_info",
+            "login_hint",
+        ]
+        .iter()
+        .filter_map(|k| get(k).map(|v| (k.to_string(), v)))
+        .collect();
+        let permissions: Vec<String> = ar
+            .scope
+            .split_whitespace()
+            .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+            .collect();
+        html(
+            StatusCode::OK,
+            pages::sign_in(&path, &fields, &ar.app_name, &permissions, hint, error),
+        )
+    };
+
+    if is_post {
+        if get("action").as_deref() == Some("cancel") {
+            return fail(AadError::authorization_declined(), "access_denied");
+        }
+        let login = get("login").unwrap_or_default();
+        let password = get("passwd").unwrap_or_default();
+        return match delegated::sign_in_for(&ctx, &ar, &login, Some(&password)) {
+            Ok(user) => success(user, "signed in on the page"),
+            Err(e) => {
+                journal(Outcome::Refused, 200, tenant.clone(), Some(&e), String::new());
+                page(Some(&page_text(&e)), Some(&login))
+            }
+        };
+    }
+    let login_hint = get("login_hint");
+    if get("prompt").as_deref() == Some("none") {
+        let Some(hint) = login_hint else {
+            return fail(
+                AadError::invalid_request(
+                    50058,
+                    "A silent sign-in request was sent but no user is signed in.",
+                    "prompt=none without login_hint: the mock has no browser session to reuse",
+                )
+                .with_fix("send login_hint=<upn> with prompt=none, or drop prompt=none to get the sign-in page"),
+                "login_required",
+            );
+        };
+        if delegated::user_needs_mfa(&ctx, &ar.tenant_id, &hint) {
+            return fail(
+                AadError::mfa_required(&hint, "00000002-0000-0ff1-ce00-000000000000"),
+                "interaction_required",
+            );
+        }
+        return match delegated::sign_in_for(&ctx, &ar, &hint, None) {
+            Ok(user) => success(user, "prompt=none with login_hint"),
+            Err(e) => fail(e, "login_required"),
+        };
+    }
+    page(None, login_hint.as_deref())
+}
+
+/// Test-only: move the server's clock (`--test-controls`, loopback peers only).
+async fn advance_clock(req: Request<hyper::body::Incoming>, shared: &Shared) -> Response<Body> {
+    let (_, form) = match read_form(req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(seconds) = form.get("seconds").and_then(|s| s.parse::<i64>().ok()) else {
+        return plain(StatusCode::BAD_REQUEST, "form field seconds=<integer> required");
+    };
+    // Ten years either way is plenty for any test and keeps the arithmetic in range.
+    if seconds.abs() > 10 * 366 * 86_400 {
+        return plain(StatusCode::BAD_REQUEST, "seconds out of range");
+    }
+    shared.clock.advance(time::Duration::seconds(seconds));
+    let now = shared
+        .clock
+        .now()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    tracing::info!(seconds, %now, "clock advanced through the test controls");
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "now": now }),
+        &uuid::Uuid::new_v4().to_string(),
+    )
 }
