@@ -5,7 +5,7 @@ use crate::claims::Claims;
 use crate::diagnose;
 use crate::imap::{Client, Line};
 use crate::report::{MessageLine, Report, Status, EXIT_ERROR, EXIT_REACHABLE, EXIT_REFUSED};
-use crate::token::{self, Secretish, TokenOutcome};
+use crate::token::{self, Delegated, Secretish, TokenOutcome};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use imap_codec::imap_types::core::NString;
@@ -13,7 +13,7 @@ use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::response::{Capability, Data};
 use std::path::PathBuf;
 
-/// How the app proves itself to the identity platform.
+/// How the app (and, in delegated modes, the user) proves itself to the identity platform.
 pub enum Credential {
     Secret(String),
     Certificate {
@@ -21,18 +21,42 @@ pub enum Credential {
         key_pem: String,
         alg: Alg,
     },
+    /// Delegated: the user's password (ROPC); a confidential app adds its secret.
+    Password {
+        username: String,
+        password: String,
+        client_secret: Option<String>,
+    },
+    /// Delegated: the device code flow; the sign-in message goes to `Config::prompt`.
+    DeviceCode {
+        client_secret: Option<String>,
+    },
+    /// Delegated: a refresh token from an earlier sign-in.
+    RefreshToken {
+        refresh_token: String,
+        client_secret: Option<String>,
+    },
 }
+
+/// Where the device-code sign-in message goes (the CLI prints it to stderr at once).
+pub type Prompt = Box<dyn Fn(&str) + Send + Sync>;
+
+/// The scope delegated modes ask for when none is given: IMAP on Exchange Online, and a
+/// refresh token.
+pub const DELEGATED_SCOPE: &str = "https://outlook.office.com/IMAP.AccessAsUser.All offline_access";
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credential::Secret(_) => f.write_str("Secret(<redacted>)"),
             Credential::Certificate { alg, .. } => write!(f, "Certificate({alg:?})"),
+            Credential::Password { username, .. } => write!(f, "Password({username}, <redacted>)"),
+            Credential::DeviceCode { .. } => f.write_str("DeviceCode"),
+            Credential::RefreshToken { .. } => f.write_str("RefreshToken(<redacted>)"),
         }
     }
 }
 
-#[derive(Debug)]
 pub struct Config {
     /// Tenant id or domain.
     pub tenant: String,
@@ -50,11 +74,25 @@ pub struct Config {
     pub scope: String,
     /// How many of the newest messages to list.
     pub list: u32,
+    /// Receives the device-code sign-in message.
+    pub prompt: Option<Prompt>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("credential", &self.credential)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
     /// Microsoft's endpoints, as an app uses them.
     pub fn new(tenant: &str, client_id: &str, credential: Credential, email: &str) -> Self {
+        let delegated = !matches!(credential, Credential::Secret(_) | Credential::Certificate { .. });
         Self {
             tenant: tenant.into(),
             client_id: client_id.into(),
@@ -66,8 +104,13 @@ impl Config {
             imap_port: 993,
             starttls: false,
             ca_file: None,
-            scope: "https://outlook.office365.com/.default".into(),
+            scope: if delegated {
+                DELEGATED_SCOPE.into()
+            } else {
+                "https://outlook.office365.com/.default".into()
+            },
             list: 10,
+            prompt: None,
         }
     }
 }
@@ -133,26 +176,87 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
 
     // ---- token ----
     let cert;
-    let credential = match &cfg.credential {
-        Credential::Secret(s) => Secretish::Secret(s),
+    let to_stderr = |m: &str| eprintln!("{m}");
+    let prompt: &(dyn Fn(&str) + Send + Sync) = match &cfg.prompt {
+        Some(p) => p.as_ref(),
+        None => &to_stderr,
+    };
+    let (base, tenant, id, scope) = (&cfg.authority, &cfg.tenant, &cfg.client_id, &cfg.scope);
+    let (outcome, how) = match &cfg.credential {
+        Credential::Secret(s) => (
+            token::client_credentials(&http, base, tenant, id, Secretish::Secret(s), scope, &mut r.trace).await,
+            "client credentials",
+        ),
         Credential::Certificate { cert_pem, key_pem, alg } => {
             cert = CertificateCredential::from_pem(cert_pem, key_pem).map_err(|e| {
                 r.step("token", Status::Fail, format!("Certificate credential: {e}"));
                 EXIT_ERROR
             })?;
-            Secretish::Certificate(&cert, *alg)
+            let c = Secretish::Certificate(&cert, *alg);
+            (
+                token::client_credentials(&http, base, tenant, id, c, scope, &mut r.trace).await,
+                "client credentials, certificate",
+            )
+        }
+        Credential::Password {
+            username,
+            password,
+            client_secret,
+        } => {
+            let how = Delegated::Password { username, password };
+            (
+                token::delegated(
+                    &http,
+                    base,
+                    tenant,
+                    id,
+                    client_secret.as_deref(),
+                    how,
+                    scope,
+                    &mut r.trace,
+                )
+                .await,
+                "password grant",
+            )
+        }
+        Credential::DeviceCode { client_secret } => {
+            let how = Delegated::DeviceCode { prompt };
+            (
+                token::delegated(
+                    &http,
+                    base,
+                    tenant,
+                    id,
+                    client_secret.as_deref(),
+                    how,
+                    scope,
+                    &mut r.trace,
+                )
+                .await,
+                "device code",
+            )
+        }
+        Credential::RefreshToken {
+            refresh_token,
+            client_secret,
+        } => {
+            let how = Delegated::RefreshToken(refresh_token);
+            (
+                token::delegated(
+                    &http,
+                    base,
+                    tenant,
+                    id,
+                    client_secret.as_deref(),
+                    how,
+                    scope,
+                    &mut r.trace,
+                )
+                .await,
+                "refresh token",
+            )
         }
     };
-    let outcome = token::client_credentials(
-        &http,
-        &cfg.authority,
-        &cfg.tenant,
-        &cfg.client_id,
-        credential,
-        &cfg.scope,
-        &mut r.trace,
-    )
-    .await;
     let (access_token, token_endpoint) = match outcome {
         Ok(TokenOutcome::Token {
             access_token,
@@ -172,6 +276,17 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
                 ),
             );
             r.diagnosis = diagnose::aad(&e, &cfg.client_id, &cfg.tenant);
+            if let Credential::Password { username, .. } = &cfg.credential {
+                r.diagnosis.retain(|d| !d.starts_with("The identity platform refused"));
+                r.diagnosis.extend(diagnose::delegated(&e, username));
+            }
+            if matches!(
+                cfg.credential,
+                Credential::DeviceCode { .. } | Credential::RefreshToken { .. }
+            ) {
+                r.diagnosis.retain(|d| !d.starts_with("The identity platform refused"));
+                r.diagnosis.extend(diagnose::delegated(&e, &cfg.email));
+            }
             return Err(EXIT_REFUSED);
         }
         Err(e) => {
@@ -182,10 +297,7 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
     r.step(
         "token",
         Status::Ok,
-        format!(
-            "Got an access token from {token_endpoint} (client credentials, scope {})",
-            cfg.scope
-        ),
+        format!("Got an access token from {token_endpoint} ({how}, scope {})", cfg.scope),
     );
 
     // ---- what the token says ----

@@ -94,3 +94,24 @@ pub fn not_connected(c: Option<&Claims>, email: &str) -> Vec<String> {
     d.push(format!("Enable IMAP for the mailbox: Set-CASMailbox -Identity {email} -ImapEnabled $true (changes can take a while to apply)."));
     d
 }
+
+/// A delegated sign-in refused, explained (password, device code, refresh token).
+pub fn delegated(e: &AadError, user: &str) -> Vec<String> {
+    let mut d = Vec::new();
+    match e.code().unwrap_or(0) {
+        50126 => d.push(format!("The password of {user} is wrong (or the user name is).")),
+        50034 => d.push(format!("{user} does not exist in this tenant: check the user principal name and the tenant.")),
+        50053 => d.push(format!("{user} is locked after too many wrong passwords; wait and try again with the right one.")),
+        50057 => d.push(format!("{user} cannot sign in (account disabled, e.g. a shared mailbox): sign in as a user with FullAccess and put the shared mailbox in --email.")),
+        50076 => d.push("The user must use multi-factor authentication, which the password grant cannot do: use --device-code.".into()),
+        65001 => d.push("Consent is missing for the requested permission: have an administrator grant consent for the app (IMAP.AccessAsUser.All of Office 365 Exchange Online).".into()),
+        7000218 => d.push("The app is a confidential client: send its secret too, or enable 'Allow public client flows' in the app registration.".into()),
+        700025 => d.push("The app is a public client: do not send a client secret.".into()),
+        65004 => d.push("The user declined the sign-in on the device login page.".into()),
+        70019 => d.push("The device code expired before the user signed in: run again and sign in within 15 minutes.".into()),
+        70018 => d.push("The device code is not valid (already used?): run again.".into()),
+        700082 | 70008 | 50173 | 9002313 => d.push("The refresh token is expired, revoked or unknown: sign in again (--device-code or --username).".into()),
+        _ => d.push(format!("The identity platform refused the sign-in: {}", e.summary())),
+    }
+    d
+}

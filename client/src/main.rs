@@ -1,6 +1,9 @@
 //! `oauth-mail-check`: can this app read this mailbox with OAuth 2.0? Each step is
 //! printed `[OK]`/`[FAIL]`, and a failure comes with what to fix.
 //!
+//! App-only (client credentials with a secret or a certificate) or delegated (password,
+//! device code, refresh token).
+//!
 //! Exit codes: 0 the mailbox is reachable; 1 refused by the identity platform or the mail
 //! server; 2 usage, network or TLS error.
 
@@ -29,6 +32,23 @@ struct Args {
         conflicts_with = "certificate"
     )]
     client_secret: Option<String>,
+    /// Delegated: sign in as this user with a password (ROPC); needs --password.
+    #[arg(long, requires = "password", conflicts_with_all = ["device_code", "refresh_token", "certificate"])]
+    username: Option<String>,
+    /// The user's password (or OAUTH_MAIL_CHECK_PASSWORD).
+    #[arg(long, env = "OAUTH_MAIL_CHECK_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Delegated: sign in with the device code flow (prints where and which code to enter).
+    #[arg(long, conflicts_with_all = ["refresh_token", "certificate"])]
+    device_code: bool,
+    /// Delegated: use a refresh token from an earlier sign-in (or OAUTH_MAIL_CHECK_REFRESH_TOKEN).
+    #[arg(
+        long,
+        env = "OAUTH_MAIL_CHECK_REFRESH_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "certificate"
+    )]
+    refresh_token: Option<String>,
     /// Certificate (PEM) registered for the app; needs --private-key.
     #[arg(long, requires = "private_key")]
     certificate: Option<PathBuf>,
@@ -55,8 +75,10 @@ struct Args {
     /// Trust only this CA (PEM) for HTTPS and IMAP, e.g. mock-server's.
     #[arg(long)]
     ca_file: Option<PathBuf>,
-    #[arg(long, default_value = "https://outlook.office365.com/.default")]
-    scope: String,
+    /// Default: https://outlook.office365.com/.default (app), or
+    /// "https://outlook.office.com/IMAP.AccessAsUser.All offline_access" (delegated modes).
+    #[arg(long)]
+    scope: Option<String>,
     /// How many of the newest messages to list.
     #[arg(long, default_value_t = 10)]
     list: u32,
@@ -73,7 +95,24 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let secret = args.client_secret.clone();
+    let delegated = match (&args.username, &args.password, args.device_code, &args.refresh_token) {
+        (Some(u), Some(p), _, _) => Some(Credential::Password {
+            username: u.clone(),
+            password: p.clone(),
+            client_secret: secret.clone(),
+        }),
+        (None, _, true, _) => Some(Credential::DeviceCode {
+            client_secret: secret.clone(),
+        }),
+        (None, _, false, Some(rt)) => Some(Credential::RefreshToken {
+            refresh_token: rt.clone(),
+            client_secret: secret.clone(),
+        }),
+        _ => None,
+    };
     let credential = match (&args.client_secret, &args.certificate, &args.private_key) {
+        _ if delegated.is_some() => delegated.unwrap_or(Credential::DeviceCode { client_secret: None }),
         (Some(s), _, _) => Credential::Secret(s.clone()),
         (None, Some(cert), Some(key)) => {
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
@@ -94,7 +133,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("oauth-mail-check: give --client-secret (or OAUTH_MAIL_CHECK_CLIENT_SECRET), or --certificate with --private-key");
+            eprintln!("oauth-mail-check: give --client-secret (or OAUTH_MAIL_CHECK_CLIENT_SECRET), --certificate with --private-key, or a delegated mode: --username with --password, --device-code, --refresh-token");
             return ExitCode::from(2);
         }
     };
@@ -105,7 +144,9 @@ fn main() -> ExitCode {
     cfg.imap_port = args.imap_port;
     cfg.starttls = args.starttls;
     cfg.ca_file = args.ca_file.clone();
-    cfg.scope = args.scope.clone();
+    if let Some(scope) = &args.scope {
+        cfg.scope = scope.clone();
+    }
     cfg.list = args.list;
 
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
