@@ -81,7 +81,7 @@ async fn racing_sessions_leave_a_consistent_mailbox() {
                     0 => format!("STORE {n} +FLAGS.SILENT (\\Deleted)"),
                     1 => "EXPUNGE".to_string(),
                     2 => format!("MOVE {n} \"Deleted Items\""),
-                    3 => format!("UID STORE 1:* +FLAGS.SILENT (\\Seen)"),
+                    3 => "UID STORE 1:* +FLAGS.SILENT (\\Seen)".to_string(),
                     _ => "NOOP".to_string(),
                 };
                 let r = c.cmd(&format!("W{worker}x{i}"), &cmd).await;
