@@ -3,6 +3,7 @@
 //! - `imap-sessions`: full sessions (TLS connect, AUTHENTICATE, SELECT, FETCH 1:* (FLAGS
 //!   ENVELOPE), LOGOUT) at a concurrency, for a duration: sessions/s and latency
 //!   percentiles.
+//! - `tokens`: client-credentials tokens per second over HTTPS keep-alive.
 //! - `imap-idle`: hold N authenticated, idling sessions and report the server's resident
 //!   memory per connection (needs the server's PID: it is read when this tool starts the
 //!   server itself).
@@ -51,6 +52,13 @@ enum Cmd {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
+    /// Client-credentials tokens per second over HTTPS keep-alive, from this process.
+    Tokens {
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Hold N authenticated idling sessions and measure the server's memory.
     ImapIdle {
         #[arg(long, default_value_t = 1000)]
@@ -76,6 +84,8 @@ impl Drop for Spawned {
 }
 
 struct Target {
+    /// `https://host:port` of the identity platform (when this tool started the server).
+    https: Option<SocketAddr>,
     imaps: SocketAddr,
     ca_pem: Vec<u8>,
     /// SASL line for AUTHENTICATE (without the tag): `XOAUTH2 <b64>` or `PLAIN <b64>`.
@@ -92,13 +102,14 @@ fn only_loopback(addr: &SocketAddr) -> Result<()> {
 }
 
 async fn prepare(args: &Args) -> Result<Target> {
-    let (imaps, ca_pem, spawned, token_url) = match args.imaps_addr {
+    let (imaps, ca_pem, spawned, token_url, https) = match args.imaps_addr {
         Some(addr) => {
             only_loopback(&addr)?;
             let ca = args.ca_file.as_ref().context("--ca-file is needed with --imaps-addr")?;
             (
                 addr,
                 std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?,
+                None,
                 None,
                 None,
             )
@@ -139,11 +150,10 @@ async fn prepare(args: &Args) -> Result<Target> {
             let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready)?)?;
             let imaps: SocketAddr = info["imaps_addr"].as_str().context("imaps_addr")?.parse()?;
             let ca = std::fs::read(info["ca_file"].as_str().context("ca_file")?)?;
-            let url = format!(
-                "{}/contoso.com/oauth2/v2.0/token",
-                info["https_url"].as_str().context("https_url")?
-            );
-            (imaps, ca, Some(spawned), Some(url))
+            let base = info["https_url"].as_str().context("https_url")?;
+            let url = format!("{base}/contoso.com/oauth2/v2.0/token");
+            let https: SocketAddr = base.trim_start_matches("https://").parse()?;
+            (imaps, ca, Some(spawned), Some(url), Some(https))
         }
     };
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -176,6 +186,7 @@ async fn prepare(args: &Args) -> Result<Target> {
     };
     let pid = spawned.as_ref().map(|s| s.child.id());
     Ok(Target {
+        https,
         imaps,
         ca_pem,
         auth,
@@ -324,6 +335,110 @@ async fn imap_sessions(t: Target, concurrency: usize, seconds: u64) -> Result<se
     }))
 }
 
+/// Read one HTTP/1.1 response by its Content-Length; its status, or None at EOF.
+async fn http_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    buf.clear();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    let status: u16 = head.get(9..12)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })?
+        .parse()
+        .ok()?;
+    while buf.len() < head_end + length {
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(status)
+}
+
+/// Tokens per second: a lean HTTP/1.1 keep-alive client (the request bytes are built
+/// once, like wrk) so the machine's CPU goes to the server.
+async fn tokens(t: Target, concurrency: usize, seconds: u64) -> Result<serde_json::Value> {
+    let https = t
+        .https
+        .context("the token benchmark needs a server this tool started (no --imaps-addr)")?;
+    let tls = connector(&t.ca_pem)?;
+    let body = "grant_type=client_credentials&client_id=00000000-0000-4000-8000-00000000a001&client_secret=poller-secret-value&scope=https%3A%2F%2Foutlook.office365.com%2F.default";
+    let request: Arc<[u8]> = format!(
+        "POST /c0ffee00-1111-4222-8333-444455556666/oauth2/v2.0/token HTTP/1.1\r\nHost: {https}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+    .into();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let tls = tls.clone();
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err) = (0u64, 0u64);
+            let Ok(tcp) = TcpStream::connect(https).await else {
+                return (0, 1);
+            };
+            let _ = tcp.set_nodelay(true);
+            let Ok(name) = rustls::pki_types::ServerName::try_from("localhost") else {
+                return (0, 1);
+            };
+            let Ok(mut s) = tls.connect(name, tcp).await else {
+                return (0, 1);
+            };
+            let mut buf = Vec::with_capacity(4096);
+            while Instant::now() < deadline {
+                if s.write_all(&request).await.is_err() {
+                    err += 1;
+                    break;
+                }
+                match http_response(&mut s, &mut buf).await {
+                    Some(200) => ok += 1,
+                    Some(_) => err += 1,
+                    None => {
+                        err += 1;
+                        break;
+                    }
+                }
+            }
+            (ok, err)
+        }));
+    }
+    let (mut ok, mut err) = (0u64, 0u64);
+    for task in tasks {
+        let (o, e) = task.await?;
+        ok += o;
+        err += e;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "benchmark": "client_credentials tokens over HTTPS keep-alive (HTTP/1.1), server in its own process",
+        "concurrency": concurrency,
+        "seconds": elapsed,
+        "tokens": ok,
+        "errors": err,
+        "tokens_per_second": ok as f64 / elapsed,
+        "server_rss_bytes": t.pid.and_then(rss_bytes),
+    }))
+}
+
 async fn imap_idle(t: Target, connections: usize, ramp: usize) -> Result<serde_json::Value> {
     let tls = connector(&t.ca_pem)?;
     let before = t.pid.and_then(rss_bytes);
@@ -388,6 +503,7 @@ fn main() -> ExitCode {
         match args.command {
             Cmd::ImapSessions { concurrency, seconds } => imap_sessions(target, concurrency, seconds).await,
             Cmd::ImapIdle { connections, ramp } => imap_idle(target, connections, ramp).await,
+            Cmd::Tokens { concurrency, seconds } => tokens(target, concurrency, seconds).await,
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

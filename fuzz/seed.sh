@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Seed the fuzz corpora from the conformance recordings (C: lines, XOAUTH2 blobs).
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p corpus/xoauth2 corpus/imap_commands corpus/token_form corpus/client_assertion
+n=0
+for f in ../fixtures/recordings/imap/*.txt; do
+  grep '^C: ' "$f" | sed 's/^C: //' | while IFS= read -r line; do
+    n=$((n + 1))
+    printf '%s\r\n' "$line" > "corpus/imap_commands/$(basename "$f" .txt)-$n"
+    case "$line" in
+      *AUTHENTICATE\ XOAUTH2\ *) printf '%s' "${line##* }" > "corpus/xoauth2/$(basename "$f" .txt)-$n" ;;
+    esac
+  done
+done
+printf '%s' 'dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==' > corpus/xoauth2/ms-guide
+for f in ../fixtures/recordings/token/*.json; do
+  python3 -c "import json,sys,urllib.parse; d=json.load(open(sys.argv[1])); sys.stdout.write('\n'+urllib.parse.urlencode(d['request']['form']))" "$f" > "corpus/token_form/$(basename "$f" .json)"
+done
+printf 'eyJhbGciOiJSUzI1NiIsIng1dCI6ImFiYyJ9.eyJpc3MiOiJ4IiwiYXVkIjoieSJ9.c2ln' > corpus/client_assertion/shape
+echo "seeded: $(ls corpus/*/ | wc -l) files"
