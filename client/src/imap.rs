@@ -34,7 +34,8 @@ pub enum ImapError {
     StartTls(String),
 }
 
-enum Io {
+/// A client connection: plain (before STARTTLS), TLS, or given up during an upgrade.
+pub enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Gone,

@@ -267,25 +267,15 @@ pub async fn client_credentials(
     scope: &str,
     trace: &mut Vec<String>,
 ) -> Result<TokenOutcome, TokenError> {
-    let base = authority.trim_end_matches('/');
-    let discovery = format!("{base}/{tenant}/v2.0/.well-known/openid-configuration");
-    let (status, doc) = get_json(http, &discovery, trace).await?;
-    if status != 200 {
-        return match AadError::from_body(status, &doc) {
-            Some(e) => Ok(TokenOutcome::Refused(e)),
-            None => Err(TokenError::Unexpected {
-                url: discovery,
-                status,
-                body: doc.to_string(),
-            }),
-        };
-    }
+    let doc = match discover(http, authority, tenant, trace).await? {
+        Ok(doc) => doc,
+        Err(e) => return Ok(TokenOutcome::Refused(e)),
+    };
     let token_endpoint = doc
         .get("token_endpoint")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| format!("{base}/{tenant}/oauth2/v2.0/token"));
-
+        .unwrap_or_else(|| format!("{}/{tenant}/oauth2/v2.0/token", authority.trim_end_matches('/')));
     let mut form: Vec<(&str, String)> = vec![
         ("client_id", client_id.to_string()),
         ("scope", scope.to_string()),
@@ -307,38 +297,7 @@ pub async fn client_credentials(
             format!("client_assertion=<{alg:?} JWT for certificate {}>", cert.thumbprint())
         }
     };
-    trace.push(format!(
-        "HTTP > POST {token_endpoint} client_id={client_id} scope={scope} grant_type=client_credentials {shown}"
-    ));
-    let r = http
-        .post(&token_endpoint)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| TokenError::Http {
-            url: token_endpoint.clone(),
-            detail: format!("{e:#}"),
-        })?;
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    let body: Value = serde_json::from_str(&text).map_err(|_| TokenError::Unexpected {
-        url: token_endpoint.clone(),
-        status,
-        body: text.chars().take(200).collect(),
-    })?;
-    trace.push(format!("HTTP < {status} {}", redact_json(&body)));
-    if let Some(t) = body.get("access_token").and_then(Value::as_str) {
-        return Ok(TokenOutcome::Token {
-            access_token: t.to_string(),
-            token_endpoint,
-        });
-    }
-    match AadError::from_body(status, &body) {
-        Some(e) => Ok(TokenOutcome::Refused(e)),
-        None => Err(TokenError::Unexpected {
-            url: token_endpoint,
-            status,
-            body: text.chars().take(200).collect(),
-        }),
-    }
+    let shown = format!("client_id={client_id} scope={scope} grant_type=client_credentials {shown}");
+    let (status, body) = post_form(http, &token_endpoint, &form, &shown, trace).await?;
+    outcome(status, body, &token_endpoint, token_endpoint.clone())
 }
