@@ -47,8 +47,11 @@ pub struct ImapRecording {
     pub meta: Meta,
     pub transport: Transport,
     pub personality: String,
-    /// Demo app whose token the placeholders use: `01`…`08` or `fabrikam`.
+    /// Demo app whose token the placeholders use: `01`…`06`, `fabrikam`, or `08` with
+    /// `signin` (a delegated token from the password grant).
     pub app: String,
+    /// The demo user who signs in for a delegated token (`@signin:`).
+    pub signin: Option<String>,
     pub scope: String,
     pub user: String,
     pub lines: Vec<Line>,
@@ -80,6 +83,7 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
         transport: Transport::Tls,
         personality: "exo-2025".into(),
         app: "01".into(),
+        signin: None,
         scope: "https://outlook.office365.com/.default".into(),
         user: "test.user@contoso.com".into(),
         lines: Vec::new(),
@@ -116,6 +120,7 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
                 }
                 "personality" => r.personality = value,
                 "app" => r.app = value,
+                "signin" => r.signin = Some(value),
                 "scope" => r.scope = value,
                 "user" => r.user = value,
                 "advance" => r.lines.push(Line::Advance(

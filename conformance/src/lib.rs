@@ -61,8 +61,18 @@ pub async fn client_library(rec: &ImapRecording) -> Verdict {
     let Some((exit, step)) = rec.client_outcome.clone() else {
         return Verdict::Skip("no @client-outcome".into());
     };
-    let Some((tenant, client_id, secret)) = replay::demo_app(&rec.app) else {
-        return Verdict::Fail(format!("unknown demo app {}", rec.app));
+    let (tenant, client_id, credential) = match (&rec.signin, replay::demo_app(&rec.app)) {
+        (Some(upn), _) => (
+            "contoso.onmicrosoft.com",
+            "00000000-0000-4000-8000-00000000a008",
+            oauth_mail_check::Credential::Password {
+                username: upn.clone(),
+                password: replay::demo_password(upn).unwrap_or_default().to_string(),
+                client_secret: None,
+            },
+        ),
+        (None, Some((t, id, secret))) => (t, id, oauth_mail_check::Credential::Secret(secret.into())),
+        (None, None) => return Verdict::Fail(format!("unknown demo app {}", rec.app)),
     };
     let token_server = mock_server::MockServer::start().await;
     let (addr, ca_pem, script) = match replay::scripted_server(rec).await {
@@ -73,17 +83,15 @@ pub async fn client_library(rec: &ImapRecording) -> Verdict {
     if let Err(e) = std::fs::write(&bundle, format!("{}{ca_pem}", token_server.ca_pem())) {
         return Verdict::Fail(format!("{}: {e}", bundle.display()));
     }
-    let mut cfg = oauth_mail_check::Config::new(
-        tenant,
-        client_id,
-        oauth_mail_check::Credential::Secret(secret.into()),
-        &rec.user,
-    );
+    let delegated = rec.signin.is_some();
+    let mut cfg = oauth_mail_check::Config::new(tenant, client_id, credential, &rec.user);
     cfg.authority = token_server.https_url().to_string();
     cfg.imap_host = "127.0.0.1".into();
     cfg.imap_port = addr.port();
     cfg.ca_file = Some(bundle.clone());
-    cfg.scope = rec.scope.clone();
+    if !delegated {
+        cfg.scope = rec.scope.clone();
+    }
     let report = oauth_mail_check::run(&cfg).await;
     let _ = std::fs::remove_file(&bundle);
     match script.await {
@@ -140,9 +148,10 @@ fn reproduce(rec: &ImapRecording) -> String {
     if !needs_token {
         return "no token needed".into();
     }
-    let app = match rec.app.as_str() {
-        "fabrikam" => "Fabrikam's app `…0fa001`".to_string(),
-        a => format!("app {a}"),
+    let app = match (rec.app.as_str(), &rec.signin) {
+        (_, Some(upn)) => format!("app 08 signed in as {upn}"),
+        ("fabrikam", None) => "Fabrikam's app `…0fa001`".to_string(),
+        (a, None) => format!("app {a}"),
     };
     let mut s = format!("{app}, `user={}`", rec.user);
     if rec.scope != "https://outlook.office365.com/.default" {

@@ -75,11 +75,45 @@ pub struct Endpoints {
     pub token: Option<String>,
 }
 
-pub async fn fetch_token(ep: &Endpoints, app: &str, scope: &str) -> Result<String, String> {
+/// The demo users who can sign in, and their password (ROPC).
+pub fn demo_password(upn: &str) -> Option<&'static str> {
+    match upn {
+        "test.user@contoso.com" | "imap.disabled@contoso.com" => Some("Passw0rd!"),
+        _ => None,
+    }
+}
+
+/// The delegated scope recordings ask for.
+pub const DELEGATED_SCOPE: &str = "https://outlook.office.com/IMAP.AccessAsUser.All";
+
+pub async fn fetch_token(ep: &Endpoints, app: &str, scope: &str, signin: Option<&str>) -> Result<String, String> {
     if let Some(t) = &ep.token {
         return Ok(t.clone());
     }
     let base = ep.https_url.as_ref().ok_or("no token endpoint and no --token")?;
+    if let Some(upn) = signin {
+        let password = demo_password(upn).ok_or_else(|| format!("{upn} cannot sign in"))?;
+        let http = http_client(&ep.ca_pem)?;
+        let r: serde_json::Value = http
+            .post(format!("{base}/contoso.onmicrosoft.com/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "00000000-0000-4000-8000-00000000a008"),
+                ("username", upn),
+                ("password", password),
+                ("scope", DELEGATED_SCOPE),
+            ])
+            .send()
+            .await
+            .map_err(|e| format!("token request: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("token response: {e}"))?;
+        return r["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no token for {upn}: {r}"));
+    }
     let (tenant, id, secret) = demo_app(app).ok_or_else(|| format!("unknown demo app {app:?}"))?;
     let http = http_client(&ep.ca_pem)?;
     let r: serde_json::Value = http
@@ -245,7 +279,7 @@ pub async fn imap_against_server(rec: &ImapRecording, ep: &Endpoints, advance: O
         .iter()
         .any(|l| matches!(l, Line::C(c) if c.contains("{xoauth2") || c.contains("{token}")));
     let token = if needs_token {
-        match fetch_token(ep, &rec.app, &rec.scope).await {
+        match fetch_token(ep, &rec.app, &rec.scope, rec.signin.as_deref()).await {
             Ok(t) => t,
             Err(e) => return Verdict::Fail(format!("could not get a token: {e}")),
         }
