@@ -390,12 +390,15 @@ async fn token_fault(
                 // The body Entra's front door sends when it throttles before the STS sees the request.
                 plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
             } else {
-                let e = AadError::injected(50196, client_id.as_deref().unwrap_or(""), fired.id);
-                let mut body = serde_json::to_value(e.body(&trace, &trace, shared.clock.now(), shared.identity.layout))
-                    .unwrap_or_default();
-                if let Some(o) = body.as_object_mut() {
-                    o.insert("error".into(), "temporarily_unavailable".into());
-                }
+                // Not from a capture: Entra's JSON 429 body is undocumented, so this uses the
+                // OAuth error for "try later" and names the fault; clients must rely on the
+                // status and Retry-After, not on this text.
+                let body = serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!("The request was throttled; retry after {retry} seconds (scripted fault #{}).\r\nTrace ID: {trace}", fired.id),
+                    "error_codes": [],
+                    "trace_id": trace,
+                });
                 json_response(StatusCode::TOO_MANY_REQUESTS, &body, &trace)
             };
             if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
