@@ -82,6 +82,11 @@ impl Clock {
         })
     }
 
+    /// Is the clock frozen (moving only when told)?
+    pub fn is_frozen(&self) -> bool {
+        self.with(|s| matches!(s, State::Frozen { .. }))
+    }
+
     /// Let the clock run again with the system clock plus `offset`.
     pub fn resume(&self, offset: Duration) {
         self.with(|s| *s = State::System { offset })

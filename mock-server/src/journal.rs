@@ -53,6 +53,10 @@ pub enum Outcome {
     NotConnected,
     /// A mail session was ended by the server (token expired, limits, timeouts).
     Ended,
+    /// A scripted fault fired (the entry says which and where).
+    Fault,
+    /// An administrator changed the tenant, the clock, the faults or the mail (admin API).
+    Admin,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +68,9 @@ pub struct Journal {
 struct Inner {
     next_seq: u64,
     entries: VecDeque<JournalEntry>,
+    /// `--journal-file`: every entry as a JSON line, written under the same lock as the
+    /// in-memory record so the file has the journal's order.
+    file: Option<std::io::LineWriter<std::fs::File>>,
 }
 
 impl Journal {
@@ -72,11 +79,28 @@ impl Journal {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Also append every entry to `path` as JSON lines (created or appended to).
+    pub fn with_file(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let journal = Self::default();
+        journal.lock().file = Some(std::io::LineWriter::new(file));
+        Ok(journal)
+    }
+
     /// Append an entry; its `seq` is assigned here.
     pub fn record(&self, mut entry: JournalEntry) -> u64 {
         let mut inner = self.lock();
         inner.next_seq += 1;
         entry.seq = inner.next_seq;
+        if let Some(file) = inner.file.as_mut() {
+            use std::io::Write;
+            // A full disk must not stop the server: the in-memory journal still has it.
+            let line = serde_json::to_string(&entry).unwrap_or_default();
+            if writeln!(file, "{line}").is_err() {
+                tracing::warn!("cannot write the journal file; continuing without it");
+                inner.file = None;
+            }
+        }
         if inner.entries.len() >= MAX_JOURNAL_ENTRIES {
             inner.entries.pop_front();
         }
@@ -92,6 +116,11 @@ impl Journal {
     /// Entries with `seq > after`.
     pub fn since(&self, after: u64) -> Vec<JournalEntry> {
         self.lock().entries.iter().filter(|e| e.seq > after).cloned().collect()
+    }
+
+    /// The last `seq` handed out (0 when nothing was recorded).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq
     }
 
     pub fn clear(&self) {
@@ -132,5 +161,27 @@ mod tests {
         j.clear();
         assert_eq!(j.record(entry()), 3);
         assert_eq!(j.entries().len(), 1);
+    }
+
+    #[test]
+    fn the_file_gets_one_json_line_per_entry_in_order() {
+        let dir = std::env::temp_dir().join(format!("journal-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("journal.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let j = Journal::with_file(&path).expect("open");
+        j.record(entry());
+        j.record(entry());
+        let text = std::fs::read_to_string(&path).expect("read");
+        let seqs: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["seq"]
+                    .as_u64()
+                    .expect("seq")
+            })
+            .collect();
+        assert_eq!(seqs, vec![1, 2]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,8 +9,10 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod clock;
 pub mod directory;
+pub mod faults;
 pub mod identity;
 pub mod imap;
 pub mod journal;
@@ -23,6 +25,7 @@ pub mod token;
 
 pub use clock::Clock;
 pub use directory::Directory;
+pub use faults::Fault;
 pub use identity::{DescriptionLayout, IdentityConfig, TokenLifetime};
 pub use journal::{JournalEntry, Outcome};
-pub use server::{MockServer, MockServerBuilder, StartError};
+pub use server::{FaultGuard, MockServer, MockServerBuilder, StartError};

@@ -11,12 +11,16 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod admin_cli;
+
 #[derive(Parser, Debug)]
 #[command(
     version,
     about = "Offline stand-in for Microsoft 365 mail authentication (Entra ID token endpoint)"
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// A directory fixture (JSON, format in fixtures/README.md) instead of the embedded demo tenant.
     #[arg(long, value_name = "FILE")]
     fixture: Option<PathBuf>,
@@ -81,9 +85,34 @@ struct Args {
     /// clients, so out-of-process tests can expire tokens without waiting.
     #[arg(long)]
     test_controls: bool,
+    /// Require `Authorization: Bearer TOKEN` on the admin API (/_mock/admin/…).
+    #[arg(long, value_name = "TOKEN", env = "MOCK_SERVER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Do not serve the admin API at all.
+    #[arg(long)]
+    no_admin: bool,
+    /// Append every journal entry to FILE as a JSON line.
+    #[arg(long, value_name = "FILE")]
+    journal_file: Option<PathBuf>,
+    /// Arm the faults in FILE (a JSON array of faults, format in fixtures/README.md) at start.
+    #[arg(long, value_name = "FILE")]
+    faults: Option<PathBuf>,
     /// Log filter (tracing syntax), e.g. info or mock_server=debug. Also RUST_LOG.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Run an administrator's verb against a running server: `mock-server admin <verb>
+    /// --param value …` (`mock-server admin help` lists the verbs). The server is found
+    /// through --ready-file FILE or --url URL --ca-file PEM; --admin-token TOKEN (or
+    /// MOCK_SERVER_ADMIN_TOKEN) when the server has one.
+    #[command(disable_help_flag = true)]
+    Admin {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 fn parse_common_code(s: &str) -> Result<u32, String> {
@@ -96,6 +125,9 @@ fn parse_common_code(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Admin { args }) = &args.command {
+        return admin_cli::run(args);
+    }
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log.clone());
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
@@ -144,6 +176,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             args.refresh_token_inactivity_days.clamp(0, 36_500),
         ))
         .test_controls(args.test_controls)
+        .admin_api(!args.no_admin)
+        .verify_faults_on_drop(false)
         .description_layout(if args.error_description_separator == "space" {
             DescriptionLayout::Space
         } else {
@@ -156,6 +190,22 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         });
     if let Some(f) = &args.fixture {
         builder = builder.fixture_file(f)?;
+    }
+    if let Some(token) = &args.admin_token {
+        builder = builder.admin_token(token);
+    }
+    if let Some(path) = &args.journal_file {
+        builder = builder.journal_file(path);
+    }
+    if let Some(path) = &args.faults {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let faults: Vec<mock_server::Fault> = serde_json::from_slice(&text)
+            .with_context(|| format!("{}: expected a JSON array of faults", path.display()))?;
+        for (i, f) in faults.into_iter().enumerate() {
+            f.validate()
+                .map_err(|e| anyhow::anyhow!("{}: fault {}: {e}", path.display(), i + 1))?;
+            builder = builder.fault(f);
+        }
     }
     if let Some(d) = &args.ca_dir {
         builder = builder.ca_dir(d);

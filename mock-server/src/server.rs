@@ -39,7 +39,11 @@ pub const DEFAULT_IMAP_PORT: u16 = 9143;
 /// State shared by every connection.
 pub struct Shared {
     directory: RwLock<Directory>,
-    pub(crate) authority: Authority,
+    /// The directory as loaded at start, for "reset to the fixture".
+    pub(crate) fixture: Directory,
+    /// Replaced whole when the signing key rotates; readers take an `Arc` and never hold
+    /// the lock while signing or verifying.
+    authority: RwLock<Arc<Authority>>,
     pub(crate) clock: Clock,
     pub(crate) journal: Journal,
     pub(crate) identity: IdentityConfig,
@@ -51,6 +55,26 @@ pub struct Shared {
     pub(crate) store: Arc<crate::mailstore::Store>,
     /// Device codes, authorization codes, refresh tokens, lockouts, revocations.
     pub(crate) delegated: identity::delegated::DelegatedState,
+    /// Scripted faults the layers ask about.
+    pub(crate) faults: crate::faults::Faults,
+    /// Who may use the admin API.
+    pub(crate) admin: AdminAccess,
+}
+
+/// The admin API's gate: on or off, and the optional bearer token.
+#[derive(Clone, Default)]
+pub struct AdminAccess {
+    pub enabled: bool,
+    pub token: Option<crate::secret::Secret<String>>,
+}
+
+impl std::fmt::Debug for AdminAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAccess")
+            .field("enabled", &self.enabled)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl Shared {
@@ -59,6 +83,61 @@ impl Shared {
         // The directory is replaced whole by writers, so a poisoned lock still guards a
         // consistent value.
         self.directory.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Change the directory all-or-nothing: `f` works on a copy that replaces the
+    /// directory only when it returns `Ok`. Sessions see the change at their next
+    /// AUTHENTICATE, token requests at their next request.
+    pub fn update_directory<R, E>(&self, f: impl FnOnce(&mut Directory) -> Result<R, E>) -> Result<R, E> {
+        // Writers are serialised by this lock; the copy keeps a failed change invisible.
+        let mut guard = self.directory.write().unwrap_or_else(PoisonError::into_inner);
+        let mut copy = guard.clone();
+        let r = f(&mut copy)?;
+        *guard = copy;
+        Ok(r)
+    }
+
+    /// The token authority as it is now (keys rotate at run time).
+    pub fn authority(&self) -> Arc<Authority> {
+        // Replaced whole by rotation: a poisoned lock still guards a consistent value.
+        self.authority.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_authority(&self, authority: Authority) {
+        // As in `authority`: the value is replaced whole.
+        *self.authority.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(authority);
+    }
+
+    /// Ask whether a fault is armed for this probe; a firing is journaled here.
+    pub fn fire(&self, probe: &crate::faults::Probe<'_>, peer: Option<String>) -> Option<crate::faults::Fired> {
+        if !self.faults.any(probe.hook) {
+            return None;
+        }
+        let fired = self.faults.take(probe)?;
+        let what = fired.fault.describe();
+        tracing::info!(fault = fired.id, %what, "fault fired");
+        self.journal.record(JournalEntry {
+            seq: 0,
+            at: self.clock.now(),
+            protocol: if probe.hook == crate::faults::Hook::Token {
+                "https"
+            } else {
+                "imap"
+            },
+            peer,
+            request: probe.command.map(str::to_string).unwrap_or_else(|| probe.hook.name()),
+            summary: String::new(),
+            outcome: crate::journal::Outcome::Fault,
+            status: 0,
+            tenant: None,
+            client_id: probe.client_id.map(str::to_string),
+            error_code: fired.fault.code,
+            error: None,
+            reason: Some(format!("scripted fault #{} fired: {what}", fired.id)),
+            fix: Some(format!("disarm fault #{} (remove-fault --id {})", fired.id, fired.id)),
+            details: serde_json::to_value(&fired.fault).unwrap_or_default(),
+        });
+        Some(fired)
     }
 }
 
@@ -76,6 +155,8 @@ pub enum StartError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("mail: {0}")]
     Mail(#[from] crate::mailstore::StoreError),
+    #[error("faults: {0}")]
+    Fault(String),
 }
 
 /// Configure a server before starting it.
@@ -91,6 +172,10 @@ pub struct MockServerBuilder {
     imaps_port: u16,
     imap_port: u16,
     imap: ImapConfig,
+    admin: AdminAccess,
+    journal_file: Option<PathBuf>,
+    faults: Vec<crate::faults::Fault>,
+    verify_faults_on_drop: bool,
 }
 
 impl Default for MockServerBuilder {
@@ -106,6 +191,13 @@ impl Default for MockServerBuilder {
             imaps_port: 0,
             imap_port: 0,
             imap: ImapConfig::default(),
+            admin: AdminAccess {
+                enabled: true,
+                token: None,
+            },
+            journal_file: None,
+            faults: Vec::new(),
+            verify_faults_on_drop: true,
         }
     }
 }
@@ -197,6 +289,38 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serve the admin API under `/_mock/admin/` to loopback peers (on by default).
+    pub fn admin_api(mut self, on: bool) -> Self {
+        self.admin.enabled = on;
+        self
+    }
+
+    /// Require `Authorization: Bearer <token>` on the admin API.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin.token = Some(crate::secret::Secret::new(token.into()));
+        self
+    }
+
+    /// Append every journal entry to this file as a JSON line.
+    pub fn journal_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal_file = Some(path.into());
+        self
+    }
+
+    /// Arm a fault from the start (as `--faults FILE` does).
+    pub fn fault(mut self, fault: crate::faults::Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// Whether dropping the server panics when a fault's `expect` is not met (default:
+    /// true, as wiremock-rs does, for tests). The command-line server turns it off and
+    /// logs unmet expectations instead.
+    pub fn verify_faults_on_drop(mut self, on: bool) -> Self {
+        self.verify_faults_on_drop = on;
+        self
+    }
+
     pub fn multi_tenant_grant_error_code(mut self, code: u32) -> Self {
         self.identity.multi_tenant_grant_error_code = code;
         self
@@ -208,6 +332,19 @@ impl MockServerBuilder {
             None => fixture::demo_tenant()?,
         };
         let authority = Authority::new(&directory.signing_keys)?;
+        let journal = match &self.journal_file {
+            Some(path) => Journal::with_file(path).map_err(|source| StartError::Io {
+                path: path.clone(),
+                source,
+            })?,
+            None => Journal::default(),
+        };
+        let faults = crate::faults::Faults::default();
+        for (i, f) in self.faults.into_iter().enumerate() {
+            faults
+                .arm(f)
+                .map_err(|e| StartError::Fault(format!("fault {}: {e}", i + 1)))?;
+        }
         let store = Arc::new(crate::mailstore::Store::from_directory(&directory)?);
         let tls = tls::build(self.ca_dir.as_deref(), &self.hostnames)?;
 
@@ -261,10 +398,13 @@ impl MockServerBuilder {
         };
 
         let shared = Arc::new(Shared {
+            fixture: directory.clone(),
             directory: RwLock::new(directory),
-            authority,
+            authority: RwLock::new(Arc::new(authority)),
             clock: self.clock,
-            journal: Journal::default(),
+            journal,
+            faults,
+            admin: self.admin,
             identity: self.identity,
             https_url: https_url.clone(),
             authorities,
@@ -306,6 +446,7 @@ impl MockServerBuilder {
             ca_file,
             temp_dir,
             shutdown: shutdown_tx,
+            verify_faults_on_drop: self.verify_faults_on_drop,
         })
     }
 }
@@ -397,6 +538,7 @@ pub struct MockServer {
     ca_file: PathBuf,
     temp_dir: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
+    verify_faults_on_drop: bool,
 }
 
 impl std::fmt::Debug for MockServer {
@@ -606,6 +748,59 @@ impl MockServer {
         }
     }
 
+    /// The administrator's verbs (the same as the admin API's).
+    pub fn admin(&self) -> crate::admin::Admin {
+        crate::admin::Admin::new(self.shared.clone())
+    }
+
+    /// Arm a fault until the server stops; its `expect` is verified when the server drops.
+    ///
+    /// # Panics
+    /// When the fault is inconsistent (a bug in the test); [`MockServer::try_arm`] returns
+    /// the reason instead.
+    pub fn arm(&self, fault: crate::faults::Fault) -> u64 {
+        match self.try_arm(fault) {
+            Ok(id) => id,
+            Err(e) => panic!("invalid fault: {e}"),
+        }
+    }
+
+    pub fn try_arm(&self, fault: crate::faults::Fault) -> Result<u64, String> {
+        self.shared.faults.arm(fault)
+    }
+
+    /// Arm a fault for the life of the returned guard: dropping it disarms the fault and
+    /// verifies its `expect` (panicking, as wiremock-rs's `MockGuard` does).
+    ///
+    /// # Panics
+    /// As [`MockServer::arm`].
+    pub fn arm_scoped(&self, fault: crate::faults::Fault) -> FaultGuard {
+        FaultGuard {
+            id: self.arm(fault),
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Armed faults with how often each fired.
+    pub fn faults(&self) -> Vec<crate::faults::Armed> {
+        self.shared.faults.list()
+    }
+
+    /// Disarm a fault; returns it with its count.
+    pub fn disarm(&self, id: u64) -> Option<crate::faults::Armed> {
+        self.shared.faults.disarm(id)
+    }
+
+    /// Check every `expect` now; `Err` lists the unmet ones.
+    pub fn verify_faults(&self) -> Result<(), String> {
+        let unmet = crate::faults::unmet(&self.shared.faults.list());
+        if unmet.is_empty() {
+            Ok(())
+        } else {
+            Err(unmet.join("\n"))
+        }
+    }
+
     /// Stop accepting, let requests in flight finish (bounded), and wait briefly.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -616,8 +811,53 @@ impl MockServer {
 impl Drop for MockServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        let unmet = crate::faults::unmet(&self.shared.faults.list());
+        if !unmet.is_empty() {
+            if self.verify_faults_on_drop && !std::thread::panicking() {
+                if let Some(dir) = &self.temp_dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                // Deliberate, as wiremock-rs does: a test that armed `.expect(n)` fails
+                // here. Servers built for the command line turn this off.
+                panic!("mock-server: fault expectations not met:\n{}", unmet.join("\n"));
+            }
+            for line in &unmet {
+                tracing::warn!("{line}");
+            }
+        }
         if let Some(dir) = &self.temp_dir {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A fault armed by [`MockServer::arm_scoped`]: disarmed, and its `expect` verified, on drop.
+#[must_use = "the fault is disarmed when the guard drops"]
+pub struct FaultGuard {
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl FaultGuard {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How often the fault fired so far.
+    pub fn fired(&self) -> u64 {
+        self.shared.faults.get(self.id).map(|a| a.fired).unwrap_or(0)
+    }
+}
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        let Some(armed) = self.shared.faults.disarm(self.id) else {
+            return;
+        };
+        let unmet = crate::faults::unmet(std::slice::from_ref(&armed));
+        if !unmet.is_empty() && !std::thread::panicking() {
+            // Deliberate, as wiremock-rs's MockGuard: the scoped expectation failed.
+            panic!("mock-server: {}", unmet.join("\n"));
         }
     }
 }

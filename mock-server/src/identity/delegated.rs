@@ -149,6 +149,11 @@ impl DelegatedState {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Forget every code, refresh token, lockout and revocation (reset to the fixture).
+    pub fn clear(&self) {
+        *self.lock() = Inner::default();
+    }
+
     /// Revoke every refresh token the user holds (`Revoke-MgUserSignInSession`): tokens
     /// of sign-ins before `now` answer AADSTS50173.
     pub fn revoke_user(&self, tenant_id: &str, oid: &str, now: OffsetDateTime) {

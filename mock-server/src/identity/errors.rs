@@ -473,6 +473,32 @@ impl AadError {
         .with_fix("sign in again")
     }
 
+    /// A scripted fault's AADSTS error: Microsoft's text for the codes this server knows,
+    /// a generic text otherwise. The journal says it was injected.
+    pub fn injected(code: u32, client_id: &str, fault_id: u64) -> Self {
+        let reason = format!("scripted fault #{fault_id}: AADSTS{code} injected");
+        let mut e = match code {
+            7000215 => Self::invalid_secret(client_id, reason.clone(), ""),
+            7000222 => Self::expired_secret(client_id, reason.clone()),
+            700016 => Self::app_not_found(client_id, "the tenant", reason.clone()),
+            50126 => Self::wrong_password("the user"),
+            50053 => Self::locked_out("the user", 0),
+            50057 => Self::account_disabled("the user"),
+            50076 => Self::mfa_required("the user", "00000002-0000-0ff1-ce00-000000000000"),
+            9002313 => Self::invalid_refresh_token(reason.clone()),
+            _ => Self::new(
+                code,
+                "invalid_request",
+                400,
+                "The request was refused by a scripted fault of mock-server.",
+                reason.clone(),
+            ),
+        };
+        e.reason = reason;
+        e.fix = Some(format!("disarm fault #{fault_id} (remove-fault --id {fault_id})"));
+        e
+    }
+
     pub fn invalid_refresh_token(reason: impl Into<String>) -> Self {
         Self::invalid_grant(9002313, "Invalid request. Request is malformed or invalid.", reason)
             .with_fix("send the refresh_token exactly as the token endpoint returned it")

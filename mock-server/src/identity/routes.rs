@@ -10,7 +10,6 @@ use crate::server::Shared;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -99,12 +98,35 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A connection-drop fault: returned as the service's error, hyper closes the
+/// connection without answering.
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a scripted fault")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
 pub async fn handle(
     req: Request<hyper::body::Incoming>,
     shared: Arc<Shared>,
     peer: SocketAddr,
-) -> Result<Response<Body>, Infallible> {
-    Ok(route(req, &shared, peer).await)
+) -> Result<Response<Body>, DropConnection> {
+    if req.uri().path().starts_with(crate::admin::http::PREFIX) {
+        if let Some(r) = crate::admin::http::handle(req, &shared, peer).await {
+            return Ok(r);
+        }
+        return Ok(plain(StatusCode::NOT_FOUND, "Not Found"));
+    }
+    let r = route(req, &shared, peer).await;
+    if r.extensions().get::<DropConnection>().is_some() {
+        return Err(DropConnection);
+    }
+    Ok(r)
 }
 
 async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
@@ -217,7 +239,7 @@ fn jwks(shared: &Shared, segment: &str, v2: bool) -> Response<Body> {
             );
         }
     };
-    let doc = shared.authority.jwks(v2.then_some(issuer.as_str()));
+    let doc = shared.authority().jwks(v2.then_some(issuer.as_str()));
     cacheable(json_response(StatusCode::OK, &doc, &trace))
 }
 
@@ -249,12 +271,16 @@ async fn token(
     };
     let request = TokenRequest::parse(&bytes, authorization.as_deref());
     let head = Request::from_parts(parts, ());
+    if let Some(r) = token_fault(shared, &request, &head, peer, &path, &segment).await {
+        return r;
+    }
     let now = shared.clock.now();
     let outcome = {
         let directory = shared.directory();
+        let authority = shared.authority();
         let ctx = Ctx {
             directory: &directory,
-            authority: &shared.authority,
+            authority: &authority,
             config: &shared.identity,
             state: &shared.delegated,
             now,
@@ -315,6 +341,91 @@ async fn token(
             let tenant = shared.directory().tenant(&segment).map(|t| t.id.clone());
             error_response(shared, &e, &head, peer, &path, request.summary(), tenant, client_id)
         }
+    }
+}
+
+/// Ask for a token-endpoint fault; `Some` is the answer to send instead (after a delay
+/// fault, `None`: answer normally).
+async fn token_fault(
+    shared: &Shared,
+    request: &TokenRequest,
+    head: &Request<()>,
+    peer: SocketAddr,
+    path: &str,
+    segment: &str,
+) -> Option<Response<Body>> {
+    use crate::faults::{Hook, Kind, Probe};
+    let client_id = request
+        .get("client_id")
+        .map(str::to_string)
+        .or_else(|| request.basic.as_ref().map(|(id, _)| id.clone()));
+    let probe = Probe {
+        client_id: client_id.as_deref(),
+        grant_type: request.get("grant_type"),
+        scope: request.get("scope"),
+        user: request.get("username"),
+        ..Probe::new(Hook::Token)
+    };
+    let fired = shared.fire(&probe, Some(peer.to_string()))?;
+    let f = &fired.fault;
+    let trace = uuid::Uuid::new_v4().to_string();
+    match f.kind {
+        Kind::AadError => {
+            let e = AadError::injected(f.code.unwrap_or(0), client_id.as_deref().unwrap_or(""), fired.id);
+            let tenant = shared.directory().tenant(segment).map(|t| t.id.clone());
+            Some(error_response(
+                shared,
+                &e,
+                head,
+                peer,
+                path,
+                request.summary(),
+                tenant,
+                client_id,
+            ))
+        }
+        Kind::Throttled => {
+            let retry = f.retry_after.unwrap_or(crate::faults::DEFAULT_RETRY_AFTER);
+            let mut r = if f.plain {
+                // The body Entra's front door sends when it throttles before the STS sees the request.
+                plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+            } else {
+                // Not from a capture: Entra's JSON 429 body is undocumented, so this uses the
+                // OAuth error for "try later" and names the fault; clients must rely on the
+                // status and Retry-After, not on this text.
+                let body = serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!("The request was throttled; retry after {retry} seconds (scripted fault #{}).\r\nTrace ID: {trace}", fired.id),
+                    "error_codes": [],
+                    "trace_id": trace,
+                });
+                json_response(StatusCode::TOO_MANY_REQUESTS, &body, &trace)
+            };
+            if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Some(no_store(r))
+        }
+        Kind::ServerError => {
+            let status = StatusCode::from_u16(f.status.unwrap_or(503)).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let body = serde_json::json!({
+                "error": if status == StatusCode::SERVICE_UNAVAILABLE { "temporarily_unavailable" } else { "server_error" },
+                "error_description": format!("The service is unavailable (HTTP {}, scripted fault #{}).\r\nTrace ID: {trace}", status.as_u16(), fired.id),
+                "error_codes": [],
+                "trace_id": trace,
+            });
+            Some(no_store(json_response(status, &body, &trace)))
+        }
+        Kind::Delay => {
+            tokio::time::sleep(std::time::Duration::from_millis(f.millis.unwrap_or(0))).await;
+            None
+        }
+        Kind::Drop => {
+            let mut r = plain(StatusCode::INTERNAL_SERVER_ERROR, "");
+            r.extensions_mut().insert(DropConnection);
+            Some(r)
+        }
+        _ => None,
     }
 }
 
@@ -456,9 +567,10 @@ async fn device_code(
     let now = shared.clock.now();
     let outcome = {
         let directory = shared.directory();
+        let authority = shared.authority();
         let ctx = Ctx {
             directory: &directory,
-            authority: &shared.authority,
+            authority: &authority,
             config: &shared.identity,
             state: &shared.delegated,
             now,
@@ -571,9 +683,10 @@ async fn device_login(
     }
     let signed_in = {
         let directory = shared.directory();
+        let authority = shared.authority();
         let ctx = Ctx {
             directory: &directory,
-            authority: &shared.authority,
+            authority: &authority,
             config: &shared.identity,
             state: &shared.delegated,
             now,
@@ -702,9 +815,10 @@ async fn authorize(
     let method = if is_post { "POST" } else { "GET" };
     let client_id = params.get("client_id").map(str::to_string);
     let directory = shared.directory();
+    let authority = shared.authority();
     let ctx = Ctx {
         directory: &directory,
-        authority: &shared.authority,
+        authority: &authority,
         config: &shared.identity,
         state: &shared.delegated,
         now,

@@ -23,6 +23,19 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes read per call. Every idle connection holds one, so it is small; larger
 /// literals simply take several reads.
 const READ_BUFFER: usize = 4096;
+/// A TLS alert record: type alert (21), version TLS 1.2, length 2, fatal (2),
+/// handshake_failure (40) (RFC 5246 §7.2), what a server sends when it cannot agree.
+const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+
+/// A TLS handshake failure fault: read the ClientHello (so closing does not reset the
+/// connection under the client's feet), answer a fatal handshake_failure alert, close.
+async fn fail_tls(mut tcp: TcpStream) {
+    let mut buf = [0u8; READ_BUFFER];
+    let _ = tokio::time::timeout(crate::server::TLS_HANDSHAKE_TIMEOUT, tcp.read(&mut buf)).await;
+    let _ = tcp.write_all(&HANDSHAKE_FAILURE_ALERT).await;
+    let _ = tcp.shutdown().await;
+}
+
 /// The whole message (command line plus literals) the fragmentizer keeps.
 const MAX_MESSAGE: u32 = MAX_LITERAL + MAX_COMMAND_LINE as u32 * 2;
 
@@ -121,6 +134,18 @@ pub async fn serve(
     starttls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    if let Some(fired) = session.fault(crate::faults::Hook::ImapGreeting) {
+        match fired.fault.kind {
+            crate::faults::Kind::Drop => {
+                let _ = stream.shutdown().await;
+                return;
+            }
+            crate::faults::Kind::Delay => {
+                tokio::time::sleep(Duration::from_millis(fired.fault.millis.unwrap_or(0))).await;
+            }
+            _ => {}
+        }
+    }
     if !write(&mut stream, &session.greeting()).await {
         return;
     }
@@ -252,6 +277,10 @@ pub async fn serve(
                 // Anything the client sent after STARTTLS and before the handshake is
                 // dropped: it must not be read as if it came over TLS (CVE-2011-0411).
                 frag = Fragmentizer::new(MAX_MESSAGE);
+                if session.fault(crate::faults::Hook::ImapTls).is_some() {
+                    fail_tls(tcp).await;
+                    return;
+                }
                 match tokio::time::timeout(crate::server::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => stream = Stream::Tls(Box::new(tls)),
                     _ => return,
@@ -267,9 +296,25 @@ pub async fn serve(
     }
 }
 
-/// Write a reply; false when the connection is done.
+/// Write a reply (after a delay fault's wait, trickled by a trickle fault); false when
+/// the connection is done.
 async fn finish(stream: &mut Stream, reply: &Reply) -> bool {
-    let ok = write(stream, &reply.out).await;
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let ok = match reply.trickle {
+        Some(n) => {
+            let mut ok = true;
+            for chunk in reply.out.chunks(n.max(1)) {
+                if !write(stream, chunk).await {
+                    ok = false;
+                    break;
+                }
+            }
+            ok
+        }
+        None => write(stream, &reply.out).await,
+    };
     if reply.action == Action::Close || !ok {
         let _ = stream.shutdown().await;
         return false;
@@ -336,6 +381,10 @@ pub async fn accept_loop(
         tokio::spawn(async move {
             let _permit = permit;
             let session = Session::new(shared, config, peer.to_string(), implicit_tls);
+            if implicit_tls && session.fault(crate::faults::Hook::ImapTls).is_some() {
+                fail_tls(tcp).await;
+                return;
+            }
             if implicit_tls {
                 let tls = match tokio::time::timeout(crate::server::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,

@@ -27,6 +27,10 @@ pub enum Action {
 pub struct Reply {
     pub out: Vec<u8>,
     pub action: Action,
+    /// A delay fault: wait this long before writing.
+    pub delay: Option<std::time::Duration>,
+    /// A trickle fault: write this many bytes at a time.
+    pub trickle: Option<usize>,
 }
 
 impl Reply {
@@ -34,6 +38,8 @@ impl Reply {
         Self {
             out: Vec::new(),
             action: Action::Continue,
+            delay: None,
+            trickle: None,
         }
     }
 
@@ -246,8 +252,79 @@ impl Session {
         }
     }
 
-    /// A decoded command.
+    /// Ask for a fault at `hook` (greeting, TLS), journaled with this connection's peer.
+    pub fn fault(&self, hook: crate::faults::Hook) -> Option<crate::faults::Fired> {
+        self.shared
+            .fire(&crate::faults::Probe::new(hook), Some(self.peer.clone()))
+    }
+
+    /// A decoded command: a fault armed for it answers instead (or shapes the answer).
     pub fn command(&mut self, cmd: Command<'_>) -> Reply {
+        use crate::faults::{Hook, Kind, Probe};
+        let command = name(&cmd.body);
+        let client_id = match (&self.login, &self.last_principal) {
+            (Some(l), _) => Some(l.principal.app_id.clone()),
+            (None, Some((_, a))) => Some(a.clone()),
+            (None, None) => None,
+        };
+        let probe = Probe {
+            client_id: client_id.as_deref(),
+            user: self.login.as_ref().map(|l| l.user.as_str()),
+            command: Some(command),
+            ..Probe::new(Hook::ImapCommand)
+        };
+        let Some(fired) = self.shared.fire(&probe, Some(self.peer.clone())) else {
+            return self.command_inner(cmd);
+        };
+        let f = fired.fault;
+        let tag = cmd.tag.inner().to_string();
+        let mut r = Reply::new();
+        match f.kind {
+            Kind::Reply => {
+                let reply = f.reply.as_deref().unwrap_or("NO").to_ascii_uppercase();
+                if reply == "BYE" {
+                    r.line(&format!("* BYE {}\r\n", f.reply_text()));
+                    r.action = Action::Close;
+                    self.state = State::Closed;
+                } else {
+                    r.tagged(&tag, &format!("{reply} {}", f.reply_text()));
+                }
+            }
+            Kind::TokenExpired => {
+                r.line(p::TOKEN_EXPIRED_BYE);
+                r.action = Action::Close;
+                self.journal(
+                    format!("{command} (token expired by a fault)"),
+                    Outcome::Ended,
+                    Some("* BYE Session invalidated - AccessTokenExpired"),
+                    Some(format!(
+                        "scripted fault #{}: the access token expired mid-session",
+                        fired.id
+                    )),
+                    Some("refresh the token before it expires and reconnect on this BYE".into()),
+                );
+                self.state = State::Closed;
+            }
+            Kind::IdleTimeout => return self.timed_out(),
+            Kind::Drop => {
+                r.action = Action::Close;
+                self.state = State::Closed;
+            }
+            Kind::Trickle => {
+                r = self.command_inner(cmd);
+                r.trickle = Some(f.bytes.unwrap_or(1));
+            }
+            Kind::Delay => {
+                r = self.command_inner(cmd);
+                r.delay = Some(std::time::Duration::from_millis(f.millis.unwrap_or(0)));
+            }
+            // Validation keeps other kinds away from this hook; answer normally if one slips by.
+            _ => return self.command_inner(cmd),
+        }
+        r
+    }
+
+    fn command_inner(&mut self, cmd: Command<'_>) -> Reply {
         let tag = cmd.tag.inner().to_string();
         let mut r = Reply::new();
 
@@ -502,7 +579,7 @@ impl Session {
         let request = format!("AUTHENTICATE XOAUTH2 user={}", blob.user);
         let now = self.shared.clock.now();
         let directory = self.shared.directory().clone();
-        let principal = match verifier::verify(&blob.token, &self.shared.authority, &directory, now) {
+        let principal = match verifier::verify(&blob.token, &self.shared.authority(), &directory, now) {
             Ok(p) => p,
             Err(rej) => return self.fail_auth(tag, request, rej.reason, rej.fix),
         };

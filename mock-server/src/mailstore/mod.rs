@@ -76,11 +76,51 @@ pub enum StoreError {
 /// All mailboxes of a directory, keyed by lower-case address.
 #[derive(Debug, Default)]
 pub struct Store {
-    mailboxes: HashMap<String, Arc<Mailbox>>,
+    /// Mailboxes come and go at run time (the admin API's New-Mailbox and reset), so the
+    /// map is behind a lock; sessions hold their own `Arc<Mailbox>`.
+    mailboxes: std::sync::RwLock<HashMap<String, Arc<Mailbox>>>,
 }
 
 impl Store {
     pub fn from_directory(directory: &Directory) -> Result<Store, StoreError> {
+        Ok(Store {
+            mailboxes: std::sync::RwLock::new(Self::build(directory)?),
+        })
+    }
+
+    fn map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Mailbox>>> {
+        // Writers replace or insert whole entries: a poisoned lock still guards a
+        // consistent map.
+        self.mailboxes.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn map_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Mailbox>>> {
+        // As in `map`: entries are inserted or replaced whole.
+        self.mailboxes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replace every mailbox with the directory's (reset to the fixture). Sessions that
+    /// hold a mailbox keep the old one until they reconnect.
+    pub fn reset_from(&self, directory: &Directory) -> Result<(), StoreError> {
+        let fresh = Self::build(directory)?;
+        *self.map_mut() = fresh;
+        Ok(())
+    }
+
+    /// Add an empty mailbox with the default folders (New-Mailbox).
+    pub fn add_mailbox(&self, address: &str) -> Result<(), StoreError> {
+        let key = address.to_ascii_lowercase();
+        let mut map = self.map_mut();
+        if map.contains_key(&key) {
+            return Err(StoreError::DuplicateMailbox(address.to_string()));
+        }
+        map.insert(key, Arc::new(Mailbox::new(address)));
+        Ok(())
+    }
+
+    fn build(directory: &Directory) -> Result<HashMap<String, Arc<Mailbox>>, StoreError> {
         let mut mailboxes = HashMap::new();
         for tenant in &directory.tenants {
             for config in &tenant.exchange.mailboxes {
@@ -114,17 +154,17 @@ impl Store {
                 }
             }
         }
-        Ok(Store { mailboxes })
+        Ok(mailboxes)
     }
 
     /// The mailbox of `address` (any case).
     pub fn mailbox(&self, address: &str) -> Option<Arc<Mailbox>> {
-        self.mailboxes.get(&address.to_ascii_lowercase()).cloned()
+        self.map().get(&address.to_ascii_lowercase()).cloned()
     }
 
     /// All addresses, sorted.
     pub fn addresses(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.mailboxes.values().map(|m| m.address.clone()).collect();
+        let mut v: Vec<String> = self.map().values().map(|m| m.address.clone()).collect();
         v.sort();
         v
     }

@@ -41,6 +41,8 @@ pub enum AuthorityError {
     NoKey,
     #[error("signing failed")]
     Sign,
+    #[error("cannot generate a signing key")]
+    Generate,
 }
 
 pub struct Authority {
@@ -96,6 +98,11 @@ impl Authority {
         &self.keys[0]
     }
 
+    /// Every published key's `kid`, the signing one first.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.kid.clone()).collect()
+    }
+
     /// A published key by `kid` (or `x5t`).
     pub fn key(&self, kid: &str) -> Option<&SigningKey> {
         self.keys.iter().find(|k| k.kid == kid)
@@ -149,4 +156,27 @@ impl Authority {
             .collect();
         serde_json::json!({ "keys": keys })
     }
+}
+
+/// Validity of a signing certificate made at run time: Entra's own signing certificates
+/// are issued for about five years; tests never outlive that.
+const ROTATED_KEY_VALIDITY_DAYS: i64 = 5 * 365;
+
+/// A fresh RSA-2048 signing key with a self-signed certificate (subject
+/// `accounts.accesscontrol.windows.net`, as Entra's), so that `kid` is the certificate's
+/// SHA-1 thumbprint (`x5t`) and `x5c` is published, exactly like the fixture's keys.
+pub fn generate_signing_key(now: time::OffsetDateTime) -> Result<SigningKeyMaterial, AuthorityError> {
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .map_err(|_| AuthorityError::Generate)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|_| AuthorityError::Generate)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "accounts.accesscontrol.windows.net");
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(ROTATED_KEY_VALIDITY_DAYS);
+    let cert = params.self_signed(&key).map_err(|_| AuthorityError::Generate)?;
+    Ok(SigningKeyMaterial {
+        private_key_pkcs8: crate::secret::Secret::new(key.serialize_der()),
+        certificate_der: cert.der().to_vec(),
+    })
 }
