@@ -61,6 +61,8 @@ pub enum Xoauth2Error {
     UnexpectedField(String),
     #[error("whitespace around the token")]
     Whitespace,
+    #[error("the bearer token has characters RFC 6750 does not allow in a token (b64token)")]
+    NotB64Token,
     #[error(
         "the bearer token is base64-encoded a second time (it decodes to a JWT); encode only the whole XOAUTH2 message"
     )]
@@ -145,12 +147,24 @@ pub fn parse(raw: &[u8], mode: Mode) -> Result<Xoauth2, Xoauth2Error> {
         return Err(Xoauth2Error::NotBearer);
     }
     let token = match mode {
-        Mode::Strict if token.starts_with(' ') || token.ends_with(' ') => return Err(Xoauth2Error::Whitespace),
+        Mode::Strict if token.starts_with(char::is_whitespace) || token.ends_with(char::is_whitespace) => {
+            return Err(Xoauth2Error::Whitespace)
+        }
         Mode::Strict => token,
         Mode::Lenient => token.trim(),
     };
     if token.is_empty() {
         return Err(Xoauth2Error::EmptyToken);
+    }
+    // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    let b64token = token.trim_end_matches('=');
+    if mode == Mode::Strict
+        && (b64token.is_empty()
+            || !b64token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)))
+    {
+        return Err(Xoauth2Error::NotB64Token);
     }
     if !looks_like_jwt(token) {
         if let Ok(inner) = STANDARD.decode(token) {
@@ -219,6 +233,10 @@ mod tests {
             (b("user=a@b\x01auth=Bearer \x01\x01"), Xoauth2Error::EmptyToken),
             (b("user=a@b\x01auth=Bearer t\x01"), Xoauth2Error::MissingTerminator),
             (b("user=a@b\x01auth=Bearer  t\x01\x01"), Xoauth2Error::Whitespace),
+            // Found by cargo fuzz: a tab was taken for a token.
+            (b("user=/m\x01auth=Bearer \t\x01\x01"), Xoauth2Error::Whitespace),
+            (b("user=a@b\x01auth=Bearer to ken\x01\x01"), Xoauth2Error::NotB64Token),
+            (b("user=a@b\x01auth=Bearer t\u{e9}\x01\x01"), Xoauth2Error::NotB64Token),
             (
                 b(&format!("user=a@b\x01auth=Bearer {}\x01\x01", STANDARD.encode(jwt))),
                 Xoauth2Error::DoubleEncodedToken,
