@@ -222,6 +222,23 @@ impl Fault {
         }
     }
 
+    /// Wait `delay` before answering `command` (then answer normally).
+    pub fn imap_command_delay(command: &str, delay: std::time::Duration) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            millis: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            ..Self::new(Hook::ImapCommand, Kind::Delay)
+        }
+    }
+
+    /// Close the connection instead of answering `command`.
+    pub fn imap_command_drop(command: &str) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            ..Self::new(Hook::ImapCommand, Kind::Drop)
+        }
+    }
+
     /// At `command`, the idle autologout fires: `* BYE Connection is closed. 13`.
     pub fn imap_idle_timeout(command: &str) -> Self {
         Self {

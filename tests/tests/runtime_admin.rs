@@ -549,3 +549,59 @@ async fn journal_reads_from_a_position_and_reset_restores_the_fixture() {
     assert_eq!(r.status, 200);
     assert!(server.journal().is_empty());
 }
+
+#[tokio::test]
+async fn certificate_verbs_change_what_the_token_endpoint_accepts() {
+    let server = MockServer::start().await;
+    let cert = demo_cert();
+    let x5t = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sha1(&cert.der));
+    let thumbprint: String = sha1(&cert.der).iter().map(|b| format!("{b:02X}")).collect();
+    let try_cert = |server: &MockServer| {
+        let assertion = sign_assertion(
+            &cert,
+            &serde_json::json!({"alg": "RS256", "x5t": x5t}),
+            &assertion_claims(&server.token_endpoint(CONTOSO), now()),
+        );
+        let c = client(server);
+        let url = server.token_endpoint(CONTOSO);
+        async move { post_form(&c, &url, &assertion_form(&assertion, EXO_SCOPE, &app(1))).await }
+    };
+    assert_eq!(try_cert(&server).await.status, 200);
+    // Remove-app-certificate by thumbprint: the same assertion is now refused.
+    server
+        .admin()
+        .remove_app_certificate(&app(1), &thumbprint)
+        .expect("removed");
+    let r = try_cert(&server).await;
+    assert_eq!(r.json["error_codes"], serde_json::json!([700027]), "{}", r.json);
+    assert!(r.json["error_description"]
+        .as_str()
+        .unwrap_or("")
+        .contains("The key was not found."));
+    // Upload it again (the PEM of the certificate): accepted again.
+    let added = server
+        .admin()
+        .add_app_certificate(&app(1), &cert.pem, None)
+        .expect("added");
+    assert_eq!(added.thumbprint.to_uppercase(), thumbprint);
+    assert_eq!(try_cert(&server).await.status, 200);
+    // An expired end date on the registration: refused as an expired key.
+    server
+        .admin()
+        .remove_app_certificate(&app(1), &thumbprint)
+        .expect("removed again");
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    server
+        .admin()
+        .add_app_certificate(&app(1), &cert.pem, Some(past))
+        .expect("added with an end date");
+    let r = try_cert(&server).await;
+    assert!(
+        r.json["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("The key used is expired."),
+        "{}",
+        r.json
+    );
+}

@@ -313,3 +313,39 @@ async fn faults_given_at_start_fire() {
         .shutdown()
         .await;
 }
+
+#[tokio::test]
+async fn imap_greeting_delay_and_command_delay_and_drop_fire_as_often_as_asked() {
+    let server = MockServer::start().await;
+    // Delays change only when the bytes come, not what they are.
+    server.arm(Fault::imap_greeting_delay(Duration::from_millis(50)).times(1).expect(1));
+    let (_, greeting) = Imap::tls(&server).await;
+    assert!(greeting.starts_with("* OK The Microsoft Exchange IMAP4 service is ready."));
+    server.arm(
+        Fault::imap_command_delay("NOOP", Duration::from_millis(50))
+            .times(2)
+            .expect(2),
+    );
+    let mut c = authenticated(&server).await;
+    for tag in ["N1", "N2", "N3"] {
+        assert_eq!(c.cmd(tag, "NOOP").await, vec![format!("{tag} OK NOOP completed.\r\n")]);
+    }
+    // Drop at SELECT: no answer, the connection closes; the next session is unaffected.
+    server.arm(Fault::imap_command_drop("SELECT").times(1).expect(1));
+    c.send("S1 SELECT INBOX").await;
+    assert!(c.closed().await, "closed instead of answering");
+    let mut c = authenticated(&server).await;
+    assert_eq!(
+        c.cmd("S2", "SELECT INBOX").await.last().map(String::as_str),
+        Some("S2 OK [READ-WRITE] SELECT completed.\r\n")
+    );
+    server
+        .verify_faults()
+        .expect("greeting delay once, NOOP delay twice, SELECT drop once");
+    let fired = server
+        .journal()
+        .iter()
+        .filter(|e| format!("{:?}", e.outcome).to_lowercase().contains("fault"))
+        .count();
+    assert_eq!(fired, 4, "each firing journaled");
+}
