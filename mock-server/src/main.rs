@@ -49,6 +49,42 @@ struct Args {
     /// IMAP autologout after this many seconds without a command (`* BYE Connection is closed. 13`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     imap_idle_timeout: u64,
+    /// Close a connection that has not authenticated within this many seconds (BYE 13).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    imap_pre_auth_timeout: u64,
+    /// Failed AUTHENTICATEs before `* BYE Connection is closed. 14`.
+    #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_FAILED_AUTH)]
+    imap_max_failed_auth: u32,
+    /// Longest IMAP command line in bytes (Exchange's MaxCommandSize).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_COMMAND_LINE)]
+    imap_max_command_line: usize,
+    /// Longest SASL response line in bytes (Exchange: 4096).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_SASL_LINE)]
+    imap_max_sasl_line: usize,
+    /// Largest IMAP literal (APPEND) in bytes (Exchange Online: 35 MB).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_LITERAL)]
+    imap_max_literal: u32,
+    /// IMAP sessions per mailbox (Exchange's MaxConnectionsPerUser).
+    #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_CONNECTIONS_PER_USER)]
+    imap_max_connections_per_user: u32,
+    /// IMAP connections in all.
+    #[arg(long, value_name = "N", default_value_t = mock_server::server::MAX_IMAP_CONNECTIONS)]
+    imap_max_connections: usize,
+    /// Seconds an IMAP client may take to accept a response before it is cut off (slow reader).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    imap_write_timeout: u64,
+    /// Seconds to send an HTTP request head (slowloris guard).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    http_header_read_timeout: u64,
+    /// Largest HTTP request head in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::server::MAX_HTTP_HEADER_BYTES)]
+    http_max_header: usize,
+    /// HTTPS connections at once.
+    #[arg(long, value_name = "N", default_value_t = mock_server::server::MAX_HTTPS_CONNECTIONS)]
+    http_max_connections: usize,
+    /// Largest token-request body in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::identity::routes::MAX_TOKEN_REQUEST_BODY)]
+    http_max_request_body: usize,
     /// Keep the test CA in DIR (created on first use, reused after), so it is trusted once.
     #[arg(long, value_name = "DIR")]
     ca_dir: Option<PathBuf>,
@@ -162,6 +198,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             Mode::Strict
         },
         idle_timeout: std::time::Duration::from_secs(args.imap_idle_timeout),
+        pre_auth_timeout: std::time::Duration::from_secs(args.imap_pre_auth_timeout),
+        max_failed_auth: args.imap_max_failed_auth,
+        max_command_line: args.imap_max_command_line,
+        max_sasl_line: args.imap_max_sasl_line,
+        max_literal: args.imap_max_literal,
+        max_connections_per_user: args.imap_max_connections_per_user,
+        max_connections: args.imap_max_connections,
+        write_timeout: std::time::Duration::from_secs(args.imap_write_timeout),
         ..ImapConfig::default()
     };
     let mut builder = MockServer::builder()
@@ -183,6 +227,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         } else {
             DescriptionLayout::Crlf
         })
+        .http_max_request_body(args.http_max_request_body)
+        .http_limits(
+            std::time::Duration::from_secs(args.http_header_read_timeout),
+            args.http_max_header,
+            args.http_max_connections,
+        )
         .token_lifetime(if args.random_token_lifetime {
             TokenLifetime::Random60To90Minutes
         } else {

@@ -59,6 +59,8 @@ pub struct Shared {
     pub(crate) faults: crate::faults::Faults,
     /// Who may use the admin API.
     pub(crate) admin: AdminAccess,
+    /// Open IMAP sessions per mailbox (for `max_connections_per_user`).
+    imap_sessions_per_mailbox: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// The admin API's gate: on or off, and the optional bearer token.
@@ -78,6 +80,16 @@ impl std::fmt::Debug for AdminAccess {
 }
 
 impl Shared {
+    /// The per-mailbox session counts. Held only to read or bump a count, never across an
+    /// `.await`; a poisoned lock still holds valid counts.
+    pub(crate) fn imap_sessions_per_mailbox(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u32>> {
+        self.imap_sessions_per_mailbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Read access to the directory. Readers never hold it across an `.await`.
     pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
         // The directory is replaced whole by writers, so a poisoned lock still guards a
@@ -240,6 +252,25 @@ impl MockServerBuilder {
 
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// HTTP limits: time to send a request head, its size, connections at once.
+    pub fn http_limits(
+        mut self,
+        header_read_timeout: Duration,
+        max_header_bytes: usize,
+        max_connections: usize,
+    ) -> Self {
+        self.identity.header_read_timeout = header_read_timeout;
+        self.identity.max_header_bytes = max_header_bytes;
+        self.identity.max_connections = max_connections;
+        self
+    }
+
+    /// Largest token-request body in bytes (larger ones get 413).
+    pub fn http_max_request_body(mut self, bytes: usize) -> Self {
+        self.identity.max_request_body = bytes;
         self
     }
 
@@ -410,6 +441,7 @@ impl MockServerBuilder {
             authorities,
             store,
             delegated: identity::delegated::DelegatedState::default(),
+            imap_sessions_per_mailbox: std::sync::Mutex::default(),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         // IMAP gets the same certificate without ALPN: rustls refuses a client that
@@ -461,7 +493,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(Semaphore::new(MAX_HTTPS_CONNECTIONS));
+    let limit = Arc::new(Semaphore::new(shared.identity.max_connections));
     loop {
         // Why select: stop accepting as soon as the server is dropped.
         let accepted = tokio::select! {
@@ -502,12 +534,12 @@ async fn accept_loop(
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HTTP_HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HTTP_HEADER_BYTES);
+                .header_read_timeout(shared.identity.header_read_timeout)
+                .max_buf_size(shared.identity.max_header_bytes);
             builder
                 .http2()
                 .timer(TokioTimer::new())
-                .max_header_list_size(MAX_HTTP_HEADER_BYTES as u32);
+                .max_header_list_size(u32::try_from(shared.identity.max_header_bytes).unwrap_or(u32::MAX));
             let service = hyper::service::service_fn(move |req| identity::routes::handle(req, shared.clone(), peer));
             let conn = builder.serve_connection(TokioIo::new(tls), service);
             tokio::pin!(conn);

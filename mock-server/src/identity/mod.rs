@@ -58,6 +58,14 @@ pub struct IdentityConfig {
     pub refresh_inactivity: time::Duration,
     /// Serve `POST /_mock/clock/advance` (loopback peers only). Off by default.
     pub test_controls: bool,
+    /// Largest token-request body ([`routes::MAX_TOKEN_REQUEST_BODY`]).
+    pub max_request_body: usize,
+    /// Time to send a request head ([`crate::server::HTTP_HEADER_READ_TIMEOUT`]).
+    pub header_read_timeout: std::time::Duration,
+    /// Largest request head ([`crate::server::MAX_HTTP_HEADER_BYTES`]).
+    pub max_header_bytes: usize,
+    /// HTTPS connections at once ([`crate::server::MAX_HTTPS_CONNECTIONS`]).
+    pub max_connections: usize,
 }
 
 impl Default for IdentityConfig {
@@ -69,6 +77,10 @@ impl Default for IdentityConfig {
             multi_tenant_grant_error_code: 90010,
             refresh_inactivity: delegated::DEFAULT_REFRESH_INACTIVITY,
             test_controls: false,
+            max_request_body: routes::MAX_TOKEN_REQUEST_BODY,
+            header_read_timeout: crate::server::HTTP_HEADER_READ_TIMEOUT,
+            max_header_bytes: crate::server::MAX_HTTP_HEADER_BYTES,
+            max_connections: crate::server::MAX_HTTPS_CONNECTIONS,
         }
     }
 }

@@ -259,7 +259,7 @@ async fn token(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, MAX_TOKEN_REQUEST_BODY).collect().await {
+    let bytes = match Limited::new(body, shared.identity.max_request_body).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             return if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {

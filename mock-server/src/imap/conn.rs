@@ -6,7 +6,6 @@
 //! and STARTTLS both end up here.
 
 use super::session::{Action, Expect, Reply, Session};
-use super::{MAX_COMMAND_LINE, MAX_LITERAL, MAX_SASL_LINE};
 use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
 use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::CommandCodec;
@@ -36,8 +35,15 @@ async fn fail_tls(mut tcp: TcpStream) {
     let _ = tcp.shutdown().await;
 }
 
-/// The whole message (command line plus literals) the fragmentizer keeps.
-const MAX_MESSAGE: u32 = MAX_LITERAL + MAX_COMMAND_LINE as u32 * 2;
+/// The whole message the fragmentizer keeps: a command line with its literal and the
+/// line after it, or a SASL response line, whichever the limits allow to be longer. (It
+/// must hold a whole SASL line, or a valid response would arrive truncated.)
+fn max_message(c: &super::ImapConfig) -> u32 {
+    let line = |n: usize| u32::try_from(n).unwrap_or(u32::MAX / 4);
+    c.max_literal
+        .saturating_add(line(c.max_command_line).saturating_mul(2))
+        .saturating_add(line(c.max_sasl_line))
+}
 
 /// Plain before STARTTLS, TLS after (or from the start on the implicit-TLS port).
 pub enum Stream {
@@ -77,12 +83,12 @@ impl AsyncWrite for Stream {
     }
 }
 
-async fn write(stream: &mut Stream, bytes: &[u8]) -> bool {
+async fn write(timeout: Duration, stream: &mut Stream, bytes: &[u8]) -> bool {
     if bytes.is_empty() {
         return true;
     }
     matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, async {
+        tokio::time::timeout(timeout, async {
             stream.write_all(bytes).await?;
             stream.flush().await
         })
@@ -146,10 +152,13 @@ pub async fn serve(
             _ => {}
         }
     }
-    if !write(&mut stream, &session.greeting()).await {
+    // Slow readers: a write that does not complete in time ends the connection.
+    let wt = session.config().write_timeout;
+    if !write(wt, &mut stream, &session.greeting()).await {
         return;
     }
-    let mut frag = Fragmentizer::new(MAX_MESSAGE);
+    let max_message = max_message(session.config());
+    let mut frag = Fragmentizer::new(max_message);
     let mut buf = vec![0u8; READ_BUFFER];
     let mut poisoned_too_long = false;
     loop {
@@ -158,7 +167,7 @@ pub async fn serve(
             // fragmentizer: the old one keeps the capacity of the largest message it saw
             // (an AUTHENTICATE line is ~2 KB), which an idle connection should not hold.
             if frag.message_bytes().is_empty() && !poisoned_too_long {
-                frag = Fragmentizer::new(MAX_MESSAGE);
+                frag = Fragmentizer::new(max_message);
             }
             // Need more bytes: wait for the client, a mailbox change (while idling), the
             // inactivity timeout, or the server stopping.
@@ -174,7 +183,7 @@ pub async fn serve(
                     Ok(Ok(n)) => n,
                     Err(_) => {
                         let reply = session.timed_out();
-                        let _ = write(&mut stream, &reply.out).await;
+                        let _ = write(wt, &mut stream, &reply.out).await;
                         let _ = stream.shutdown().await;
                         return;
                     }
@@ -187,14 +196,14 @@ pub async fn serve(
                 } => {
                     if changed {
                         let reply = session.idle_updates();
-                        if !write(&mut stream, &reply.out).await {
+                        if !write(wt, &mut stream, &reply.out).await {
                             return;
                         }
                     }
                     continue;
                 }
                 _ = shutdown.changed() => {
-                    let _ = write(&mut stream, super::personality::LOGOUT_BYE.as_bytes()).await;
+                    let _ = write(wt, &mut stream, super::personality::LOGOUT_BYE.as_bytes()).await;
                     let _ = stream.shutdown().await;
                     return;
                 }
@@ -211,15 +220,15 @@ pub async fn serve(
         } = fragment
         {
             let limit = match session.expects() {
-                Expect::SaslResponse => MAX_SASL_LINE + 2,
-                _ => MAX_COMMAND_LINE + 2,
+                Expect::SaslResponse => session.config().max_sasl_line + 2,
+                _ => session.config().max_command_line + 2,
             };
             if end - start > limit {
                 poisoned_too_long = true;
                 frag.poison_message();
             }
             if let Some(lit) = announcement {
-                if lit.length > MAX_LITERAL || poisoned_too_long {
+                if lit.length > session.config().max_literal || poisoned_too_long {
                     poisoned_too_long = true;
                     frag.poison_message();
                     if lit.mode == LiteralMode::Sync {
@@ -229,14 +238,14 @@ pub async fn serve(
                         let reply = session.bad_line(tag, true, true);
                         frag.skip_message();
                         poisoned_too_long = false;
-                        if !finish(&mut stream, &reply).await {
+                        if !finish(wt, &mut stream, &reply).await {
                             return;
                         }
                         continue;
                     }
                 } else if lit.mode == LiteralMode::Sync
                     && !frag.is_message_complete()
-                    && !write(&mut stream, b"+ Ready for additional command text.\r\n").await
+                    && !write(wt, &mut stream, b"+ Ready for additional command text.\r\n").await
                 {
                     return;
                 }
@@ -275,14 +284,14 @@ pub async fn serve(
         poisoned_too_long = false;
         match reply.action {
             Action::StartTls => {
-                if !write(&mut stream, &reply.out).await {
+                if !write(wt, &mut stream, &reply.out).await {
                     return;
                 }
                 let Some(acceptor) = starttls.clone() else { return };
                 let Stream::Plain(tcp) = stream else { return };
                 // Anything the client sent after STARTTLS and before the handshake is
                 // dropped: it must not be read as if it came over TLS (CVE-2011-0411).
-                frag = Fragmentizer::new(MAX_MESSAGE);
+                frag = Fragmentizer::new(max_message);
                 if session.fault(crate::faults::Hook::ImapTls).is_some() {
                     fail_tls(tcp).await;
                     return;
@@ -294,7 +303,7 @@ pub async fn serve(
                 session.tls_started();
             }
             _ => {
-                if !finish(&mut stream, &reply).await {
+                if !finish(wt, &mut stream, &reply).await {
                     return;
                 }
             }
@@ -304,7 +313,7 @@ pub async fn serve(
 
 /// Write a reply (after a delay fault's wait, trickled by a trickle fault); false when
 /// the connection is done.
-async fn finish(stream: &mut Stream, reply: &Reply) -> bool {
+async fn finish(timeout: Duration, stream: &mut Stream, reply: &Reply) -> bool {
     if let Some(delay) = reply.delay {
         tokio::time::sleep(delay).await;
     }
@@ -312,14 +321,14 @@ async fn finish(stream: &mut Stream, reply: &Reply) -> bool {
         Some(n) => {
             let mut ok = true;
             for chunk in reply.out.chunks(n.max(1)) {
-                if !write(stream, chunk).await {
+                if !write(timeout, stream, chunk).await {
                     ok = false;
                     break;
                 }
             }
             ok
         }
-        None => write(stream, &reply.out).await,
+        None => write(timeout, stream, &reply.out).await,
     };
     if reply.action == Action::Close || !ok {
         let _ = stream.shutdown().await;
@@ -360,7 +369,7 @@ pub async fn accept_loop(
     config: super::ImapConfig,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(tokio::sync::Semaphore::new(crate::server::MAX_IMAP_CONNECTIONS));
+    let limit = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     loop {
         // Why select: stop accepting as soon as the server is dropped.
         let accepted = tokio::select! {

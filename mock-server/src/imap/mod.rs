@@ -27,6 +27,9 @@ pub const MAX_FAILED_AUTH: u32 = 3;
 /// Commands allowed before authentication ("Session disconnected after 9 pre-auth
 /// commands", Exchange 2013).
 pub const MAX_PRE_AUTH_COMMANDS: u32 = 9;
+/// Concurrent IMAP sessions on one mailbox: Exchange's `MaxConnectionsPerUser` default
+/// (Set-ImapSettings), 16. More are authenticated but not connected (catalogue #22).
+pub const MAX_CONNECTIONS_PER_USER: u32 = 16;
 /// Autologout for authenticated sessions: RFC 3501's minimum and Exchange's
 /// `AuthenticatedConnectionTimeout` default, 30 minutes.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -46,6 +49,19 @@ pub struct ImapConfig {
     pub idle_timeout: Duration,
     pub pre_auth_timeout: Duration,
     pub max_failed_auth: u32,
+    /// Longest command line ([`MAX_COMMAND_LINE`]).
+    pub max_command_line: usize,
+    /// Longest SASL response line ([`MAX_SASL_LINE`]).
+    pub max_sasl_line: usize,
+    /// Largest literal, e.g. an APPENDed message ([`MAX_LITERAL`]).
+    pub max_literal: u32,
+    /// Sessions per mailbox ([`MAX_CONNECTIONS_PER_USER`]).
+    pub max_connections_per_user: u32,
+    /// IMAP connections in all ([`crate::server::MAX_IMAP_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// A write that takes longer ends the connection: a client that stopped reading
+    /// ([`conn::WRITE_TIMEOUT`]).
+    pub write_timeout: Duration,
 }
 
 impl Default for ImapConfig {
@@ -58,6 +74,12 @@ impl Default for ImapConfig {
             idle_timeout: IDLE_TIMEOUT,
             pre_auth_timeout: PRE_AUTH_TIMEOUT,
             max_failed_auth: MAX_FAILED_AUTH,
+            max_command_line: MAX_COMMAND_LINE,
+            max_sasl_line: MAX_SASL_LINE,
+            max_literal: MAX_LITERAL,
+            max_connections_per_user: MAX_CONNECTIONS_PER_USER,
+            max_connections: crate::server::MAX_IMAP_CONNECTIONS,
+            write_timeout: conn::WRITE_TIMEOUT,
         }
     }
 }

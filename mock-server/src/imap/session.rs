@@ -101,6 +101,41 @@ pub struct Session {
     /// Tenant and app of the last verified token, for journal entries of refusals.
     last_principal: Option<(String, String)>,
     mail: Option<MailState>,
+    /// This session's place in its mailbox's connection count; freed when it ends.
+    slot: Option<UserSlot>,
+}
+
+/// One of a mailbox's `max_connections_per_user` places, held by a session.
+struct UserSlot {
+    shared: Arc<Shared>,
+    mailbox: String,
+}
+
+impl UserSlot {
+    fn take(shared: &Arc<Shared>, mailbox: &str, limit: u32) -> Result<Self, u32> {
+        let mut counts = shared.imap_sessions_per_mailbox();
+        let n = counts.entry(mailbox.to_string()).or_insert(0);
+        if *n >= limit {
+            return Err(*n);
+        }
+        *n += 1;
+        Ok(Self {
+            shared: shared.clone(),
+            mailbox: mailbox.to_string(),
+        })
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut counts = self.shared.imap_sessions_per_mailbox();
+        if let Some(n) = counts.get_mut(&self.mailbox) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.mailbox);
+            }
+        }
+    }
 }
 
 fn name(body: &CommandBody<'_>) -> &'static str {
@@ -120,7 +155,12 @@ impl Session {
             login: None,
             last_principal: None,
             mail: None,
+            slot: None,
         }
+    }
+
+    pub fn config(&self) -> &ImapConfig {
+        &self.config
     }
 
     pub fn greeting(&self) -> Vec<u8> {
@@ -528,7 +568,7 @@ impl Session {
             self.after_failure(&mut r);
             return r;
         }
-        if line.len() > super::MAX_SASL_LINE {
+        if line.len() > self.config.max_sasl_line {
             let mut r = Reply::new();
             r.tagged(&tag, p::COMMAND_TOO_LONG);
             self.failed_auth += 1;
@@ -539,7 +579,7 @@ impl Session {
                 Some(format!(
                     "the SASL response is {} bytes; Exchange takes at most {}",
                     line.len(),
-                    super::MAX_SASL_LINE
+                    self.config.max_sasl_line
                 )),
                 Some("shrink the token (fewer optional or group claims)".into()),
             );
@@ -606,6 +646,27 @@ impl Session {
             Access::Granted { mailbox } => {
                 let mut r = Reply::new();
                 r.tagged(tag, p::AUTH_COMPLETED);
+                let limit = self.config.max_connections_per_user;
+                match UserSlot::take(&self.shared, &mailbox, limit) {
+                    Ok(slot) => self.slot = Some(slot),
+                    Err(open) => {
+                        // Exchange's answer to too many connections for one mailbox is the
+                        // "authenticated but not connected" state (catalogue #22).
+                        self.login = Some(Login {
+                            principal,
+                            user: blob.user.clone(),
+                        });
+                        self.state = State::NotConnected { bad_answers: 0 };
+                        self.journal(
+                            request,
+                            Outcome::NotConnected,
+                            Some(p::NOT_CONNECTED),
+                            Some(format!("{open} IMAP sessions are already open on {mailbox} (limit {limit}, Exchange's MaxConnectionsPerUser)")),
+                            Some("close idle connections (or raise --imap-max-connections-per-user)".into()),
+                        );
+                        return r;
+                    }
+                }
                 let who = match &principal.kind {
                     PrincipalKind::App { .. } => {
                         format!("app {} (service principal {})", principal.app_id, principal.oid)

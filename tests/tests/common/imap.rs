@@ -146,6 +146,24 @@ impl Imap {
         }
     }
 
+    /// Read and count everything until the server closes the connection.
+    pub async fn bytes_until_eof(&mut self) -> usize {
+        let mut total = 0;
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let read = async {
+                match self.io.as_mut().expect("open") {
+                    Io::Plain(s) => s.read(&mut chunk).await,
+                    Io::Tls(s) => s.read(&mut chunk).await,
+                }
+            };
+            match tokio::time::timeout(STEP_TIMEOUT, read).await.expect("EOF in time") {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+        }
+    }
+
     /// True when the server has closed the connection (EOF, or a reset).
     pub async fn closed(&mut self) -> bool {
         let mut b = [0u8; 1];

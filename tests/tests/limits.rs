@@ -1,0 +1,232 @@
+//! Limits, each set through its option: exceeding one gives the faithful answer and closes
+//! cleanly, and the server stays healthy for everyone else.
+
+mod common;
+
+use common::imap::{app_token, xoauth2, Imap};
+use common::*;
+use mock_server::imap::ImapConfig;
+use mock_server::{MockServer, Outcome};
+
+const USER: &str = "test.user@contoso.com";
+
+async fn server_with(config: ImapConfig) -> MockServer {
+    MockServer::builder().imap_config(config).start().await.expect("start")
+}
+
+async fn auth(server: &MockServer, token: &str) -> (Imap, Vec<String>) {
+    let (mut c, _) = Imap::tls(server).await;
+    let r = c
+        .cmd("L1", &format!("AUTHENTICATE XOAUTH2 {}", xoauth2(USER, token)))
+        .await;
+    (c, r)
+}
+
+#[tokio::test]
+async fn sessions_per_mailbox_beyond_the_limit_are_not_connected_until_one_ends() {
+    let server = server_with(ImapConfig {
+        max_connections_per_user: 2,
+        ..ImapConfig::default()
+    })
+    .await;
+    let token = app_token(&server, 1, "poller-secret-value", EXO_SCOPE).await;
+    let (mut a, _) = auth(&server, &token).await;
+    let (mut b, _) = auth(&server, &token).await;
+    assert_eq!(a.cmd("A1", "SELECT INBOX").await[0], "* 4 EXISTS\r\n");
+    assert_eq!(b.cmd("B1", "SELECT INBOX").await[0], "* 4 EXISTS\r\n");
+    let (mut c, r) = auth(&server, &token).await;
+    assert_eq!(r, ["L1 OK AUTHENTICATE completed.\r\n"]);
+    assert_eq!(
+        c.cmd("C1", "SELECT INBOX").await,
+        ["C1 BAD User is authenticated but not connected.\r\n"]
+    );
+    let e = server.imap_events().pop().expect("journaled");
+    assert_eq!(e.outcome, Outcome::NotConnected);
+    assert!(e
+        .reason
+        .unwrap_or_default()
+        .contains("2 IMAP sessions are already open on test.user@contoso.com (limit 2"));
+    // Another mailbox is not affected.
+    let (mut other, _) = Imap::tls(&server).await;
+    other
+        .cmd(
+            "L1",
+            &format!("AUTHENTICATE XOAUTH2 {}", xoauth2("shared.inbox@contoso.com", &token)),
+        )
+        .await;
+    assert_eq!(other.cmd("O1", "SELECT INBOX").await[0], "* 2 EXISTS\r\n");
+    // One session ends: its place is free again.
+    a.cmd("A2", "LOGOUT").await;
+    assert!(a.closed().await);
+    let (mut d, _) = auth(&server, &token).await;
+    assert_eq!(d.cmd("D1", "SELECT INBOX").await[0], "* 4 EXISTS\r\n");
+}
+
+#[tokio::test]
+async fn line_literal_and_sasl_limits_follow_their_options() {
+    let server = server_with(ImapConfig {
+        max_command_line: 200,
+        max_literal: 64,
+        max_sasl_line: 2500,
+        ..ImapConfig::default()
+    })
+    .await;
+    let token = app_token(&server, 1, "poller-secret-value", EXO_SCOPE).await;
+    let (mut c, _) = Imap::tls(&server).await;
+    c.send(&format!("A1 NOOP {}", "x".repeat(300))).await;
+    assert_eq!(c.line().await, "A1 BAD Command Error. 10\r\n");
+    // The token does not fit in a 200-byte command line, nor (here) in the SASL line.
+    c.send("A2 AUTHENTICATE XOAUTH2").await;
+    assert_eq!(c.line().await, "+\r\n");
+    c.send(&xoauth2(USER, &token)).await;
+    let answer = c.line().await;
+    if xoauth2(USER, &token).len() > 2500 {
+        assert_eq!(answer, "A2 BAD Command Error. 10\r\n");
+    } else {
+        assert_eq!(answer, "A2 OK AUTHENTICATE completed.\r\n");
+        c.send("A3 APPEND Drafts {100}").await;
+        assert_eq!(c.line().await, "A3 BAD Command Error. 10\r\n");
+        let msg = "From: a@b\r\n\r\nhi\r\n";
+        c.send_raw(format!("A4 APPEND Drafts {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes())
+            .await;
+        assert!(c.line().await.starts_with("A4 OK [APPENDUID"));
+    }
+    assert_eq!(c.cmd("A5", "NOOP").await, ["A5 OK NOOP completed.\r\n"]);
+}
+
+#[tokio::test]
+async fn failed_authentications_and_total_connections_follow_their_options() {
+    let server = server_with(ImapConfig {
+        max_failed_auth: 1,
+        max_connections: 2,
+        ..ImapConfig::default()
+    })
+    .await;
+    let (mut a, _) = Imap::tls(&server).await;
+    a.send(&format!("A1 AUTHENTICATE XOAUTH2 {}", xoauth2(USER, "not-a-token")))
+        .await;
+    assert_eq!(a.line().await, "A1 NO AUTHENTICATE failed.\r\n");
+    assert_eq!(a.line().await, "* BYE Connection is closed. 14\r\n");
+    assert!(a.closed().await);
+    // Two connections in all: a third is closed at once, the two keep working.
+    let (mut b, _) = Imap::tls(&server).await;
+    let (mut c, _) = Imap::tls(&server).await;
+    let tcp = tokio::net::TcpStream::connect(server.imaps_addr()).await.expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let third = common::imap::connector(server.ca_pem()).connect(name, tcp).await;
+    if let Ok(mut tls) = third {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut buf))
+            .await
+            .expect("closed in time");
+        assert!(matches!(n, Ok(0) | Err(_)), "the third connection got a greeting");
+    }
+    assert_eq!(b.cmd("B1", "NOOP").await, ["B1 OK NOOP completed.\r\n"]);
+    assert_eq!(c.cmd("C1", "NOOP").await, ["C1 OK NOOP completed.\r\n"]);
+}
+
+#[tokio::test]
+async fn the_token_request_body_limit_follows_its_option() {
+    let server = MockServer::builder()
+        .http_max_request_body(1000)
+        .start()
+        .await
+        .expect("start");
+    let c = client(&server);
+    let r = c
+        .post(server.token_endpoint(CONTOSO))
+        .body("x".repeat(2000))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 413);
+    let r = post_form(
+        &c,
+        &server.token_endpoint(CONTOSO),
+        &secret_form(&app(1), "poller-secret-value", EXO_SCOPE),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_and_others_carry_on() {
+    let server = server_with(ImapConfig {
+        write_timeout: std::time::Duration::from_millis(300),
+        ..ImapConfig::default()
+    })
+    .await;
+    let big = format!(
+        "From: a@b.com\r\nSubject: big\r\n\r\n{}\r\n",
+        "0123456789abcdef".repeat(512 * 1024)
+    );
+    server.deliver(USER, "INBOX", big.as_bytes()).expect("deliver 8 MB");
+    let token = app_token(&server, 1, "poller-secret-value", EXO_SCOPE).await;
+    let (mut slow, _) = auth(&server, &token).await;
+    slow.cmd("S1", "SELECT INBOX").await;
+    // Ask for ~40 MB and read nothing: the server's writes stall, then it gives up.
+    for i in 0..5 {
+        slow.send(&format!("F{i} FETCH 5 BODY.PEEK[]")).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (mut other, _) = auth(&server, &token).await;
+    assert_eq!(
+        other.cmd("O1", "NOOP").await,
+        ["O1 OK NOOP completed.\r\n"],
+        "the server is healthy"
+    );
+    // What was sent before the cut-off can be read, then EOF: far less than 40 MB.
+    let total = slow.bytes_until_eof().await;
+    assert!(
+        total < 5 * big.len(),
+        "the slow reader was cut off ({total} bytes arrived)"
+    );
+}
+
+#[tokio::test]
+async fn http_slowloris_and_oversized_heads_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = MockServer::builder()
+        .http_limits(std::time::Duration::from_millis(300), 8 * 1024, 64)
+        .start()
+        .await
+        .expect("start");
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(server.https_addr()).await.expect("tcp");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        common::imap::connector(server.ca_pem())
+            .connect(name, tcp)
+            .await
+            .expect("tls")
+    };
+    // A request head that never ends: closed at the header read timeout.
+    let mut s = connect().await;
+    s.write_all(b"POST /contoso.com/oauth2/v2.0/token HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "the slowloris connection was closed in time");
+    // A head over 8 KiB.
+    let mut s = connect().await;
+    let head = format!(
+        "GET /common/discovery/keys HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(16 * 1024)
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("answered or closed in time");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(buf.is_empty() || text.starts_with("HTTP/1.1 431"), "{text}");
+    // Everyone else is served.
+    let r = post_form(
+        &client(&server),
+        &server.token_endpoint(CONTOSO),
+        &secret_form(&app(1), "poller-secret-value", EXO_SCOPE),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
