@@ -487,13 +487,20 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-async fn accept_loop(
+/// Accept TCP connections until the server stops, at most `max` at once (more are
+/// accepted and closed at once), and run `serve` for each in its own task, which holds
+/// its connection slot until it returns. Shared by the HTTPS and both IMAP listeners.
+pub(crate) async fn accept_connections<F, Fut>(
     listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    shared: Arc<Shared>,
+    max: usize,
+    what: &'static str,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let limit = Arc::new(Semaphore::new(shared.identity.max_connections));
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(max));
     loop {
         // Why select: stop accepting as soon as the server is dropped.
         let accepted = tokio::select! {
@@ -504,21 +511,37 @@ async fn accept_loop(
             Ok(x) => x,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
+                tracing::warn!(error = %e, "{what} accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing");
+            tracing::warn!(%peer, "{what} connection limit reached; closing");
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        let connection = serve(tcp, peer);
+        tokio::spawn(async move {
+            let _permit = permit;
+            connection.await;
+        });
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let max = shared.identity.max_connections;
+    let stop = shutdown.clone();
+    accept_connections(listener, max, "HTTPS", stop, move |tcp, peer| {
         let acceptor = acceptor.clone();
         let shared = shared.clone();
         let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -555,8 +578,9 @@ async fn accept_loop(
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                 }
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// A running server. Dropping it stops it.

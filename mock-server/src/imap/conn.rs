@@ -367,34 +367,16 @@ pub async fn accept_loop(
     implicit_tls: bool,
     shared: Arc<crate::server::Shared>,
     config: super::ImapConfig,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    loop {
-        // Why select: stop accepting as soon as the server is dropped.
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            r = listener.accept() => r,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "IMAP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "IMAP connection limit reached; closing");
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
+    let max = config.max_connections;
+    let stop = shutdown.clone();
+    crate::server::accept_connections(listener, max, "IMAP", stop, move |tcp, peer| {
         let acceptor = acceptor.clone();
         let shared = shared.clone();
         let config = config.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             let session = Session::new(shared, config, peer.to_string(), implicit_tls);
             if implicit_tls && session.fault(crate::faults::Hook::ImapTls).is_some() {
                 fail_tls(tcp).await;
@@ -409,6 +391,7 @@ pub async fn accept_loop(
             } else {
                 serve(Stream::Plain(tcp), session, Some(acceptor), shutdown).await;
             }
-        });
-    }
+        }
+    })
+    .await
 }
