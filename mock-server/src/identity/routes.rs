@@ -152,7 +152,7 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: Socke
             authorize(req, shared, peer, segments[0], &base).await
         }
         (["devicelogin"], &Method::GET) => html(StatusCode::OK, pages::enter_code(None)),
-        (["devicelogin"], &Method::POST) => device_login(req, shared, peer, &base).await,
+        (["devicelogin"], &Method::POST) => device_login(req, shared, peer).await,
         (["_mock", "clock", "advance"], &Method::POST) if shared.identity.test_controls && peer.ip().is_loopback() => {
             advance_clock(req, shared).await
         }
@@ -253,41 +253,17 @@ async fn token(
     let segment = segment.to_string();
     let path = req.uri().path().to_string();
     let base = base_url(&req, &shared.https_url);
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, shared.identity.max_request_body).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            return if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
-            } else {
-                plain(StatusCode::BAD_REQUEST, "Bad Request")
-            };
-        }
+    let (head, request) = match read_form(req, shared).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let request = TokenRequest::parse(&bytes, authorization.as_deref());
-    let head = Request::from_parts(parts, ());
     if let Some(r) = token_fault(shared, &request, &head, peer, &path, &segment).await {
         return r;
     }
     let now = shared.clock.now();
-    let outcome = {
-        let directory = shared.directory();
-        let authority = shared.authority();
-        let ctx = Ctx {
-            directory: &directory,
-            authority: &authority,
-            config: &shared.identity,
-            state: &shared.delegated,
-            now,
-            base: &base,
-        };
-        delegated::token(&ctx, version, &segment, &request)
-    };
+    let outcome = with_ctx(shared, now, &base, |ctx| {
+        delegated::token(ctx, version, &segment, &request)
+    });
     let client_id = request
         .get("client_id")
         .map(str::to_string)
@@ -493,15 +469,34 @@ fn html(status: StatusCode, page: String) -> Response<Body> {
     r
 }
 
-/// Read a form body (bounded); `Err` is the response to send instead.
-async fn read_form(req: Request<hyper::body::Incoming>) -> Result<(Request<()>, TokenRequest), Response<Body>> {
+/// The delegated-grant context over the directory and signing key as they are now. The
+/// locks are held only for `f`, which never awaits.
+fn with_ctx<R>(shared: &Shared, now: time::OffsetDateTime, base: &str, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+    let directory = shared.directory();
+    let authority = shared.authority();
+    f(&Ctx {
+        directory: &directory,
+        authority: &authority,
+        config: &shared.identity,
+        state: &shared.delegated,
+        now,
+        base,
+    })
+}
+
+/// Read a form POST (token endpoint, device code, sign-in pages), bounded by the configured
+/// request-body limit; `Err` is the response to send instead.
+async fn read_form(
+    req: Request<hyper::body::Incoming>,
+    shared: &Shared,
+) -> Result<(Request<()>, TokenRequest), Response<Body>> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, MAX_TOKEN_REQUEST_BODY).collect().await {
+    let bytes = match Limited::new(body, shared.identity.max_request_body).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             return Err(if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
@@ -560,24 +555,14 @@ async fn device_code(
     base: &str,
 ) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let (head, form) = match read_form(req).await {
+    let (head, form) = match read_form(req, shared).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let now = shared.clock.now();
-    let outcome = {
-        let directory = shared.directory();
-        let authority = shared.authority();
-        let ctx = Ctx {
-            directory: &directory,
-            authority: &authority,
-            config: &shared.identity,
-            state: &shared.delegated,
-            now,
-            base,
-        };
-        delegated::start_device_flow(&ctx, version, segment, &form)
-    };
+    let outcome = with_ctx(shared, now, base, |ctx| {
+        delegated::start_device_flow(ctx, version, segment, &form)
+    });
     let client_id = form.get("client_id").map(str::to_string);
     match outcome {
         Ok(body) => {
@@ -606,13 +591,8 @@ async fn device_code(
 }
 
 /// The device code verification page: code first, then user name, password, consent.
-async fn device_login(
-    req: Request<hyper::body::Incoming>,
-    shared: &Shared,
-    peer: SocketAddr,
-    base: &str,
-) -> Response<Body> {
-    let (_, form) = match read_form(req).await {
+async fn device_login(req: Request<hyper::body::Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+    let (_, form) = match read_form(req, shared).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -683,15 +663,6 @@ async fn device_login(
     }
     let signed_in = {
         let directory = shared.directory();
-        let authority = shared.authority();
-        let ctx = Ctx {
-            directory: &directory,
-            authority: &authority,
-            config: &shared.identity,
-            state: &shared.delegated,
-            now,
-            base,
-        };
         match directory.tenant_by_id(&tenant_id) {
             Some(tenant) => {
                 delegated::check_password(&shared.delegated, tenant, login, form.get("passwd").unwrap_or(""), now).map(
@@ -699,7 +670,7 @@ async fn device_login(
                         tenant_id: tenant.id.clone(),
                         oid: u.object_id.clone(),
                         upn: u.upn.clone(),
-                        auth_time: ctx.now,
+                        auth_time: now,
                     },
                 )
             }
@@ -800,7 +771,7 @@ async fn authorize(
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let is_post = req.method() == Method::POST;
-    let (_, posted) = match read_form(req).await {
+    let (_, posted) = match read_form(req, shared).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -967,7 +938,7 @@ async fn authorize(
 
 /// Test-only: move the server's clock (`--test-controls`, loopback peers only).
 async fn advance_clock(req: Request<hyper::body::Incoming>, shared: &Shared) -> Response<Body> {
-    let (_, form) = match read_form(req).await {
+    let (_, form) = match read_form(req, shared).await {
         Ok(x) => x,
         Err(r) => return r,
     };
