@@ -275,42 +275,40 @@ async fn token(
                 tenant = %issued.tenant_id, app = %issued.app_id, aud = %issued.audience,
                 roles = ?issued.roles, "token issued"
             );
-            shared.journal.record(JournalEntry {
-                seq: 0,
-                at: now,
-                protocol: "https",
-                peer: Some(peer.to_string()),
-                request: format!("POST {path}"),
-                summary: request.summary(),
-                outcome: Outcome::Issued,
-                status: 200,
-                tenant: Some(issued.tenant_id.clone()),
-                client_id,
-                error_code: None,
-                error: None,
-                reason: Some(match &issued.user {
-                    Some(_) => issued.credential.clone(),
-                    None => format!("authenticated with {}", issued.credential),
+            let reason = match &issued.user {
+                Some(_) => issued.credential.clone(),
+                None => format!("authenticated with {}", issued.credential),
+            };
+            let details = match &issued.user {
+                Some(upn) => serde_json::json!({
+                    "aud": issued.audience,
+                    "upn": upn,
+                    "scp": issued.scopes,
+                    "appidacr": issued.appidacr,
+                    "exp": issued.expires.unix_timestamp(),
+                    "refresh_token": issued.body.get("refresh_token").is_some(),
+                    "id_token": issued.body.get("id_token").is_some(),
                 }),
-                fix: None,
-                details: match &issued.user {
-                    Some(upn) => serde_json::json!({
-                        "aud": issued.audience,
-                        "upn": upn,
-                        "scp": issued.scopes,
-                        "appidacr": issued.appidacr,
-                        "exp": issued.expires.unix_timestamp(),
-                        "refresh_token": issued.body.get("refresh_token").is_some(),
-                        "id_token": issued.body.get("id_token").is_some(),
-                    }),
-                    None => serde_json::json!({
-                        "aud": issued.audience,
-                        "roles": issued.roles,
-                        "appidacr": issued.appidacr,
-                        "exp": issued.expires.unix_timestamp(),
-                    }),
-                },
-            });
+                None => serde_json::json!({
+                    "aud": issued.audience,
+                    "roles": issued.roles,
+                    "appidacr": issued.appidacr,
+                    "exp": issued.expires.unix_timestamp(),
+                }),
+            };
+            record(
+                shared,
+                peer,
+                format!("POST {path}"),
+                request.summary(),
+                Outcome::Issued,
+                200,
+                Some(issued.tenant_id.clone()),
+                client_id,
+                None,
+                reason,
+                details,
+            );
             no_store(json_response(StatusCode::OK, &issued.body, &trace))
         }
         Err(e) => {
@@ -429,23 +427,19 @@ fn error_response<B>(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let now = shared.clock.now();
     tracing::info!(code = e.code, error = e.error, reason = %e.reason, "token refused");
-    shared.journal.record(JournalEntry {
-        seq: 0,
-        at: now,
-        protocol: "https",
-        peer: Some(peer.to_string()),
-        request: format!("{} {path}", req.method()),
+    record(
+        shared,
+        peer,
+        format!("{} {path}", req.method()),
         summary,
-        outcome: Outcome::Refused,
-        status: e.status,
+        Outcome::Refused,
+        e.status,
         tenant,
         client_id,
-        error_code: Some(e.code),
-        error: Some(e.error.to_string()),
-        reason: Some(e.reason.clone()),
-        fix: e.fix.clone(),
-        details: serde_json::Value::Null,
-    });
+        Some(e),
+        String::new(),
+        serde_json::Value::Null,
+    );
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     no_store(json_response(
         status,
@@ -512,7 +506,8 @@ async fn read_form(
     ))
 }
 
-/// A journal line for the pages and the device code endpoint.
+/// A journal line for the token endpoint, the pages and the device code endpoint; an
+/// `error` supplies the code, reason and fix.
 #[allow(clippy::too_many_arguments)]
 fn record(
     shared: &Shared,
