@@ -3,63 +3,18 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mock-server");
-
-struct Running {
-    child: Child,
-    ready_file: PathBuf,
-    ready: serde_json::Value,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{start as start_with, tempdir as common_tempdir, Running, BIN, EPHEMERAL_PORTS};
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mock-server-admin-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common_tempdir(&format!("admin-cli-{name}"))
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Running {
-    let ready_file = dir.join("ready.json");
-    let mut child = Command::new(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--imaps-port",
-            "0",
-            "--imap-port",
-            "0",
-            "--ready-file",
-        ])
-        .arg(&ready_file)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready_file.exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("mock-server exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "no ready file within 20 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let ready = serde_json::from_slice(&std::fs::read(&ready_file).expect("read")).expect("ready JSON");
-    Running {
-        child,
-        ready_file,
-        ready,
-    }
+    start_with(dir, extra, Stdio::null())
 }
 
 fn admin(server: &Running, args: &[&str]) -> Output {
@@ -253,7 +208,8 @@ fn faults_file_and_admin_token() {
     let bad = dir.join("bad.json");
     std::fs::write(&bad, r#"[{"hook": "imap_tls", "kind": "drop"}]"#).expect("write");
     let out = Command::new(BIN)
-        .args(["--https-port", "0", "--imaps-port", "0", "--imap-port", "0", "--faults"])
+        .args(EPHEMERAL_PORTS)
+        .arg("--faults")
         .arg(&bad)
         .output()
         .expect("run");

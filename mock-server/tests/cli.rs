@@ -2,57 +2,17 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-struct Running {
-    child: Child,
-    ready: serde_json::Value,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{start as start_with, tempdir as common_tempdir, Running, BIN, EPHEMERAL_PORTS};
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mock-server-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common_tempdir(&format!("cli-{name}"))
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Running {
-    let ready_file = dir.join("ready.json");
-    let _ = std::fs::remove_file(&ready_file);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args([
-            "--https-port",
-            "0",
-            "--imaps-port",
-            "0",
-            "--imap-port",
-            "0",
-            "--ready-file",
-        ])
-        .arg(&ready_file)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready_file.exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("mock-server exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "no ready file within 20 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let ready = serde_json::from_slice(&std::fs::read(&ready_file).expect("read")).expect("ready JSON");
-    Running { child, ready }
+    start_with(dir, extra, Stdio::piped())
 }
 
 fn client(ca_file: &str, resolve: Option<(&str, std::net::SocketAddr)>) -> reqwest::Client {
@@ -187,16 +147,9 @@ fn a_bad_fixture_is_reported_with_file_and_json_path() {
         r#"{"signing_keys":[{"private_key":"k.pem","certificate":"c.pem"}],"tenants":[{"id":"not-a-guid","display_name":"X","domains":[]}]}"#,
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args([
-            "--https-port",
-            "0",
-            "--imaps-port",
-            "0",
-            "--imap-port",
-            "0",
-            "--fixture",
-        ])
+    let out = Command::new(BIN)
+        .args(EPHEMERAL_PORTS)
+        .arg("--fixture")
         .arg(&fixture)
         .output()
         .expect("run");
@@ -213,16 +166,9 @@ fn a_bad_fixture_is_reported_with_file_and_json_path() {
     let fixtures = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"));
     let typo = fixtures.join(format!("typo-{}.json", std::process::id()));
     std::fs::write(&typo, demo.replacen("\"public_client\"", "\"public_clinet\"", 1)).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args([
-            "--https-port",
-            "0",
-            "--imaps-port",
-            "0",
-            "--imap-port",
-            "0",
-            "--fixture",
-        ])
+    let out = Command::new(BIN)
+        .args(EPHEMERAL_PORTS)
+        .arg("--fixture")
         .arg(&typo)
         .output()
         .expect("run");
