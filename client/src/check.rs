@@ -182,19 +182,21 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
         None => &to_stderr,
     };
     let (base, tenant, id, scope) = (&cfg.authority, &cfg.tenant, &cfg.client_id, &cfg.scope);
-    let (outcome, how) = match &cfg.credential {
-        Credential::Secret(s) => (
-            token::client_credentials(&http, base, tenant, id, Secretish::Secret(s), scope, &mut r.trace).await,
-            "client credentials",
-        ),
+    // App-only grants and user grants differ in what they send; the rest of the check is
+    // the same for both.
+    enum Grant<'a> {
+        App(Secretish<'a>),
+        User(Option<&'a str>, Delegated<'a>),
+    }
+    let (grant, how) = match &cfg.credential {
+        Credential::Secret(s) => (Grant::App(Secretish::Secret(s)), "client credentials"),
         Credential::Certificate { cert_pem, key_pem, alg } => {
             cert = CertificateCredential::from_pem(cert_pem, key_pem).map_err(|e| {
                 r.step("token", Status::Fail, format!("Certificate credential: {e}"));
                 EXIT_ERROR
             })?;
-            let c = Secretish::Certificate(&cert, *alg);
             (
-                token::client_credentials(&http, base, tenant, id, c, scope, &mut r.trace).await,
+                Grant::App(Secretish::Certificate(&cert, *alg)),
                 "client credentials, certificate",
             )
         }
@@ -202,60 +204,25 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
             username,
             password,
             client_secret,
-        } => {
-            let how = Delegated::Password { username, password };
-            (
-                token::delegated(
-                    &http,
-                    base,
-                    tenant,
-                    id,
-                    client_secret.as_deref(),
-                    how,
-                    scope,
-                    &mut r.trace,
-                )
-                .await,
-                "password grant",
-            )
-        }
-        Credential::DeviceCode { client_secret } => {
-            let how = Delegated::DeviceCode { prompt };
-            (
-                token::delegated(
-                    &http,
-                    base,
-                    tenant,
-                    id,
-                    client_secret.as_deref(),
-                    how,
-                    scope,
-                    &mut r.trace,
-                )
-                .await,
-                "device code",
-            )
-        }
+        } => (
+            Grant::User(client_secret.as_deref(), Delegated::Password { username, password }),
+            "password grant",
+        ),
+        Credential::DeviceCode { client_secret } => (
+            Grant::User(client_secret.as_deref(), Delegated::DeviceCode { prompt }),
+            "device code",
+        ),
         Credential::RefreshToken {
             refresh_token,
             client_secret,
-        } => {
-            let how = Delegated::RefreshToken(refresh_token);
-            (
-                token::delegated(
-                    &http,
-                    base,
-                    tenant,
-                    id,
-                    client_secret.as_deref(),
-                    how,
-                    scope,
-                    &mut r.trace,
-                )
-                .await,
-                "refresh token",
-            )
-        }
+        } => (
+            Grant::User(client_secret.as_deref(), Delegated::RefreshToken(refresh_token)),
+            "refresh token",
+        ),
+    };
+    let outcome = match grant {
+        Grant::App(c) => token::client_credentials(&http, base, tenant, id, c, scope, &mut r.trace).await,
+        Grant::User(secret, d) => token::delegated(&http, base, tenant, id, secret, d, scope, &mut r.trace).await,
     };
     let (access_token, token_endpoint) = match outcome {
         Ok(TokenOutcome::Token {
@@ -276,16 +243,15 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
                 ),
             );
             r.diagnosis = diagnose::aad(&e, &cfg.client_id, &cfg.tenant);
-            if let Credential::Password { username, .. } = &cfg.credential {
+            // For a user grant the user-side reasons replace the generic app-side line.
+            let user = match &cfg.credential {
+                Credential::Password { username, .. } => Some(username.as_str()),
+                Credential::DeviceCode { .. } | Credential::RefreshToken { .. } => Some(cfg.email.as_str()),
+                Credential::Secret(_) | Credential::Certificate { .. } => None,
+            };
+            if let Some(user) = user {
                 r.diagnosis.retain(|d| !d.starts_with("The identity platform refused"));
-                r.diagnosis.extend(diagnose::delegated(&e, username));
-            }
-            if matches!(
-                cfg.credential,
-                Credential::DeviceCode { .. } | Credential::RefreshToken { .. }
-            ) {
-                r.diagnosis.retain(|d| !d.starts_with("The identity platform refused"));
-                r.diagnosis.extend(diagnose::delegated(&e, &cfg.email));
+                r.diagnosis.extend(diagnose::delegated(&e, user));
             }
             return Err(EXIT_REFUSED);
         }
