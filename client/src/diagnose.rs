@@ -106,7 +106,8 @@ pub fn delegated(e: &AadError, user: &str) -> Vec<String> {
         50076 => d.push("The user must use multi-factor authentication, which the password grant cannot do: use --device-code.".into()),
         65001 => d.push("Consent is missing for the requested permission: have an administrator grant consent for the app (IMAP.AccessAsUser.All of Office 365 Exchange Online).".into()),
         7000218 => d.push("The app is a confidential client: send its secret too, or enable 'Allow public client flows' in the app registration.".into()),
-        700025 => d.push("The app is a public client: do not send a client secret.".into()),
+        // The secret may come from the environment without the user seeing it on the command line.
+        700025 => d.push("The app is a public client: do not send a client secret (drop --client-secret, and unset OAUTH_MAIL_CHECK_CLIENT_SECRET if it is set).".into()),
         65004 => d.push("The user declined the sign-in on the device login page.".into()),
         70019 => d.push("The device code expired before the user signed in: run again and sign in within 15 minutes.".into()),
         70018 => d.push("The device code is not valid (already used?): run again.".into()),
@@ -114,4 +115,28 @@ pub fn delegated(e: &AadError, user: &str) -> Vec<String> {
         _ => d.push(format!("The identity platform refused the sign-in: {}", e.summary())),
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: u64) -> AadError {
+        AadError {
+            status: 401,
+            error: "invalid_client".into(),
+            codes: vec![code],
+            description: format!("AADSTS{code}: ..."),
+        }
+    }
+
+    #[test]
+    fn a_secret_sent_to_a_public_client_names_the_environment_variable_too() {
+        let d = delegated(&refused(700025), "test.user@contoso.com");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].contains("--client-secret") && d[0].contains("OAUTH_MAIL_CHECK_CLIENT_SECRET"),
+            "{d:?}"
+        );
+    }
 }
