@@ -4,7 +4,7 @@
 //!
 //! The layers *ask*: "is anything armed for this hook and this request?" and get an owned
 //! [`Fault`] back (or nothing); the registry never calls into a layer. Every firing is
-//! journaled by [`crate::server::Shared::fire`].
+//! journaled by [`crate::state::Core::fire`].
 
 use serde::{Deserialize, Serialize};
 use std::sync::{Mutex, PoisonError};
@@ -454,6 +454,14 @@ impl Hook {
     /// The snake_case name used in JSON.
     pub fn name(&self) -> String {
         serde_name(self)
+    }
+
+    /// The side of the server whose journal a firing of this hook goes to.
+    pub fn protocol(self) -> crate::journal::Protocol {
+        match self {
+            Hook::Token => crate::journal::Protocol::Https,
+            Hook::ImapGreeting | Hook::ImapTls | Hook::ImapCommand => crate::journal::Protocol::Imap,
+        }
     }
 }
 

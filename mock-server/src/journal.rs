@@ -18,8 +18,8 @@ pub struct JournalEntry {
     pub seq: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// `https` for the identity platform, `imap` for the IMAP server.
-    pub protocol: &'static str,
+    /// Which side recorded it.
+    pub protocol: Protocol,
     pub peer: Option<String>,
     /// `POST /contoso.com/oauth2/v2.0/token`.
     pub request: String,
@@ -37,6 +37,70 @@ pub struct JournalEntry {
     pub fix: Option<String>,
     /// Outcome-specific facts (audience, roles, expiry of an issued token).
     pub details: serde_json::Value,
+}
+
+/// The side of the server an entry comes from; serialised as `https`, `imap`, `smtp`, `pop3`, `admin`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// The identity platform (token endpoint, sign-in pages, discovery).
+    Https,
+    Imap,
+    /// SMTP submission.
+    Smtp,
+    Pop3,
+    /// The admin API and the Rust API's administrator verbs.
+    Admin,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Https => "https",
+            Protocol::Imap => "imap",
+            Protocol::Smtp => "smtp",
+            Protocol::Pop3 => "pop3",
+            Protocol::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lets callers filter with `entry.protocol == "imap"`, the word the JSON carries.
+impl PartialEq<&str> for Protocol {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl JournalEntry {
+    /// An entry with nothing but its origin, time, request line and outcome; the rest
+    /// is filled in with struct update syntax (`JournalEntry { reason, ..new(…) }`).
+    /// `seq` is assigned by [`Journal::record`].
+    pub fn new(protocol: Protocol, at: OffsetDateTime, request: impl Into<String>, outcome: Outcome) -> Self {
+        Self {
+            seq: 0,
+            at,
+            protocol,
+            peer: None,
+            request: request.into(),
+            summary: String::new(),
+            outcome,
+            status: 0,
+            tenant: None,
+            client_id: None,
+            error_code: None,
+            error: None,
+            reason: None,
+            fix: None,
+            details: serde_json::Value::Null,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -134,21 +198,8 @@ mod tests {
 
     fn entry() -> JournalEntry {
         JournalEntry {
-            seq: 0,
-            at: OffsetDateTime::UNIX_EPOCH,
-            protocol: "https",
-            peer: None,
-            request: "POST /x".into(),
-            summary: String::new(),
-            outcome: Outcome::Issued,
             status: 200,
-            tenant: None,
-            client_id: None,
-            error_code: None,
-            error: None,
-            reason: None,
-            fix: None,
-            details: serde_json::Value::Null,
+            ..JournalEntry::new(Protocol::Https, OffsetDateTime::UNIX_EPOCH, "POST /x", Outcome::Issued)
         }
     }
 

@@ -68,7 +68,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_CONNECTIONS_PER_USER)]
     imap_max_connections_per_user: u32,
     /// IMAP connections in all.
-    #[arg(long, value_name = "N", default_value_t = mock_server::server::MAX_IMAP_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_IMAP_CONNECTIONS)]
     imap_max_connections: usize,
     /// Seconds an IMAP client may take to accept a response before it is cut off (slow reader).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
@@ -77,10 +77,10 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     http_header_read_timeout: u64,
     /// Largest HTTP request head in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = mock_server::server::MAX_HTTP_HEADER_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::https::MAX_HTTP_HEADER_BYTES)]
     http_max_header: usize,
     /// HTTPS connections at once.
-    #[arg(long, value_name = "N", default_value_t = mock_server::server::MAX_HTTPS_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = mock_server::https::MAX_HTTPS_CONNECTIONS)]
     http_max_connections: usize,
     /// Largest token-request body in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::identity::routes::MAX_TOKEN_REQUEST_BODY)]

@@ -2,156 +2,29 @@
 //! `MockServer::start().await` serves the demo tenant on `127.0.0.1:0`, a builder
 //! changes directory, ports and clock, and dropping the server shuts it down.
 
+use crate::admin::{Admin, AdminAccess};
 use crate::clock::Clock;
 use crate::directory::{fixture, Directory};
-use crate::identity::{self, DescriptionLayout, IdentityConfig, TokenLifetime};
-use crate::imap::ImapConfig;
+use crate::https::HttpConfig;
+use crate::identity::{self, DescriptionLayout, IdentityConfig, IdentityState, TokenLifetime};
+use crate::imap::{ImapConfig, ImapState};
 use crate::journal::{Journal, JournalEntry};
+use crate::state::{Core, CoreError};
 use crate::tls;
-use crate::token::Authority;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// The default HTTPS port of the command-line server.
 pub const DEFAULT_HTTPS_PORT: u16 = 8443;
-/// A TLS handshake that takes longer than this is a stalled or hostile peer.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed to send a request head (slowloris guard). Browsers and MSAL send it at
-/// once; nginx uses 60 s for `client_header_timeout`, we need far less.
-pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest request head: Entra rejects far smaller ones; 64 KiB is nginx's
-/// `large_client_header_buffers` default total (4 × 8 KiB) with room to spare.
-pub const MAX_HTTP_HEADER_BYTES: usize = 64 * 1024;
-/// Concurrent HTTPS connections; more are accepted and closed at once.
-pub const MAX_HTTPS_CONNECTIONS: usize = 4096;
-/// Concurrent IMAP connections across both ports (sized for 10,000 idle sessions).
-pub const MAX_IMAP_CONNECTIONS: usize = 20_000;
 /// Default ports of the command-line server.
 pub const DEFAULT_IMAPS_PORT: u16 = 9993;
 pub const DEFAULT_IMAP_PORT: u16 = 9143;
-
-/// State shared by every connection.
-pub struct Shared {
-    directory: RwLock<Directory>,
-    /// The directory as loaded at start, for "reset to the fixture".
-    pub(crate) fixture: Directory,
-    /// Replaced whole when the signing key rotates; readers take an `Arc` and never hold
-    /// the lock while signing or verifying.
-    authority: RwLock<Arc<Authority>>,
-    pub(crate) clock: Clock,
-    pub(crate) journal: Journal,
-    pub(crate) identity: IdentityConfig,
-    /// `https://127.0.0.1:PORT`.
-    pub(crate) https_url: String,
-    /// `host:port` forms under which clients may reach us (for instance discovery).
-    pub(crate) authorities: Vec<String>,
-    /// Every mailbox's folders and messages.
-    pub(crate) store: Arc<crate::mailstore::Store>,
-    /// Device codes, authorization codes, refresh tokens, lockouts, revocations.
-    pub(crate) delegated: identity::delegated::DelegatedState,
-    /// Scripted faults the layers ask about.
-    pub(crate) faults: crate::faults::Faults,
-    /// Who may use the admin API.
-    pub(crate) admin: AdminAccess,
-    /// Open IMAP sessions per mailbox (for `max_connections_per_user`).
-    imap_sessions_per_mailbox: std::sync::Mutex<std::collections::HashMap<String, u32>>,
-}
-
-/// The admin API's gate: on or off, and the optional bearer token.
-#[derive(Clone, Default)]
-pub struct AdminAccess {
-    pub enabled: bool,
-    pub token: Option<crate::secret::Secret<String>>,
-}
-
-impl std::fmt::Debug for AdminAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminAccess")
-            .field("enabled", &self.enabled)
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
-
-impl Shared {
-    /// The per-mailbox session counts. Held only to read or bump a count, never across an
-    /// `.await`; a poisoned lock still holds valid counts.
-    pub(crate) fn imap_sessions_per_mailbox(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u32>> {
-        self.imap_sessions_per_mailbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Read access to the directory. Readers never hold it across an `.await`.
-    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
-        // The directory is replaced whole by writers, so a poisoned lock still guards a
-        // consistent value.
-        self.directory.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Change the directory all-or-nothing: `f` works on a copy that replaces the
-    /// directory only when it returns `Ok`. Sessions see the change at their next
-    /// AUTHENTICATE, token requests at their next request.
-    pub fn update_directory<R, E>(&self, f: impl FnOnce(&mut Directory) -> Result<R, E>) -> Result<R, E> {
-        // Writers are serialised by this lock; the copy keeps a failed change invisible.
-        let mut guard = self.directory.write().unwrap_or_else(PoisonError::into_inner);
-        let mut copy = guard.clone();
-        let r = f(&mut copy)?;
-        *guard = copy;
-        Ok(r)
-    }
-
-    /// The token authority as it is now (keys rotate at run time).
-    pub fn authority(&self) -> Arc<Authority> {
-        // Replaced whole by rotation: a poisoned lock still guards a consistent value.
-        self.authority.read().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    pub(crate) fn set_authority(&self, authority: Authority) {
-        // As in `authority`: the value is replaced whole.
-        *self.authority.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(authority);
-    }
-
-    /// Ask whether a fault is armed for this probe; a firing is journaled here.
-    pub fn fire(&self, probe: &crate::faults::Probe<'_>, peer: Option<String>) -> Option<crate::faults::Fired> {
-        if !self.faults.any(probe.hook) {
-            return None;
-        }
-        let fired = self.faults.take(probe)?;
-        let what = fired.fault.describe();
-        tracing::info!(fault = fired.id, %what, "fault fired");
-        self.journal.record(JournalEntry {
-            seq: 0,
-            at: self.clock.now(),
-            protocol: if probe.hook == crate::faults::Hook::Token {
-                "https"
-            } else {
-                "imap"
-            },
-            peer,
-            request: probe.command.map(str::to_string).unwrap_or_else(|| probe.hook.name()),
-            summary: String::new(),
-            outcome: crate::journal::Outcome::Fault,
-            status: 0,
-            tenant: None,
-            client_id: probe.client_id.map(str::to_string),
-            error_code: fired.fault.code,
-            error: None,
-            reason: Some(format!("scripted fault #{} fired: {what}", fired.id)),
-            fix: Some(format!("disarm fault #{} (remove-fault --id {})", fired.id, fired.id)),
-            details: serde_json::to_value(&fired.fault).unwrap_or_default(),
-        });
-        Some(fired)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -167,6 +40,8 @@ pub enum StartError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("mail: {0}")]
     Mail(#[from] crate::mailstore::StoreError),
+    #[error("{0}")]
+    Core(#[from] CoreError),
     #[error("faults: {0}")]
     Fault(String),
 }
@@ -181,6 +56,7 @@ pub struct MockServerBuilder {
     hostnames: Vec<String>,
     clock: Clock,
     identity: IdentityConfig,
+    http: HttpConfig,
     imaps_port: u16,
     imap_port: u16,
     imap: ImapConfig,
@@ -200,6 +76,7 @@ impl Default for MockServerBuilder {
             hostnames: Vec::new(),
             clock: Clock::system(),
             identity: IdentityConfig::default(),
+            http: HttpConfig::default(),
             imaps_port: 0,
             imap_port: 0,
             imap: ImapConfig::default(),
@@ -262,9 +139,11 @@ impl MockServerBuilder {
         max_header_bytes: usize,
         max_connections: usize,
     ) -> Self {
-        self.identity.header_read_timeout = header_read_timeout;
-        self.identity.max_header_bytes = max_header_bytes;
-        self.identity.max_connections = max_connections;
+        self.http = HttpConfig {
+            header_read_timeout,
+            max_header_bytes,
+            max_connections,
+        };
         self
     }
 
@@ -362,7 +241,6 @@ impl MockServerBuilder {
             Some(d) => d,
             None => fixture::demo_tenant()?,
         };
-        let authority = Authority::new(&directory.signing_keys)?;
         let journal = match &self.journal_file {
             Some(path) => Journal::with_file(path).map_err(|source| StartError::Io {
                 path: path.clone(),
@@ -376,7 +254,7 @@ impl MockServerBuilder {
                 .arm(f)
                 .map_err(|e| StartError::Fault(format!("fault {}: {e}", i + 1)))?;
         }
-        let store = Arc::new(crate::mailstore::Store::from_directory(&directory)?);
+        let core = Arc::new(Core::with_parts(directory, self.clock, journal, faults)?);
         let tls = tls::build(self.ca_dir.as_deref(), &self.hostnames)?;
 
         let addr = SocketAddr::new(self.bind, self.https_port);
@@ -386,11 +264,7 @@ impl MockServerBuilder {
         let local = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        let url_host = match local.ip() {
-            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
-            IpAddr::V6(ip) => format!("[{ip}]"),
-            IpAddr::V4(ip) => ip.to_string(),
-        };
+        let url_host = crate::net::url_host(local);
         let https_url = format!("https://{url_host}:{}", local.port());
         let mut authorities = vec![
             format!("{url_host}:{}", local.port()),
@@ -428,21 +302,15 @@ impl MockServerBuilder {
             }
         };
 
-        let shared = Arc::new(Shared {
-            fixture: directory.clone(),
-            directory: RwLock::new(directory),
-            authority: RwLock::new(Arc::new(authority)),
-            clock: self.clock,
-            journal,
-            faults,
-            admin: self.admin,
-            identity: self.identity,
+        let identity = Arc::new(IdentityState {
+            core: core.clone(),
+            config: self.identity,
             https_url: https_url.clone(),
             authorities,
-            store,
             delegated: identity::delegated::DelegatedState::default(),
-            imap_sessions_per_mailbox: std::sync::Mutex::default(),
         });
+        let admin = Admin::new(core.clone(), identity.clone());
+        let imap = Arc::new(ImapState::new(core.clone(), self.imap));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         // IMAP gets the same certificate without ALPN: rustls refuses a client that
         // offers only protocols the server does not list (curl offers none, others "imap").
@@ -450,7 +318,18 @@ impl MockServerBuilder {
         imap_tls.alpn_protocols.clear();
         let imap_acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(imap_tls));
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config);
-        tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx.clone()));
+        let routes = Arc::new(crate::https::Routes {
+            identity: identity.clone(),
+            admin: admin.clone(),
+            access: self.admin,
+        });
+        let mut tasks = vec![tokio::spawn(crate::https::accept_loop(
+            listener,
+            acceptor,
+            routes,
+            self.http,
+            shutdown_rx.clone(),
+        ))];
         let mut imap_addrs = Vec::new();
         for (port, implicit) in [(self.imaps_port, true), (self.imap_port, false)] {
             let addr = SocketAddr::new(self.bind, port);
@@ -458,18 +337,20 @@ impl MockServerBuilder {
                 .await
                 .map_err(|source| StartError::Bind { addr, source })?;
             imap_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr, source })?);
-            tokio::spawn(crate::imap::conn::accept_loop(
+            tasks.push(tokio::spawn(crate::imap::conn::accept_loop(
                 l,
                 imap_acceptor.clone(),
                 implicit,
-                shared.clone(),
-                self.imap.clone(),
+                imap.clone(),
                 shutdown_rx.clone(),
-            ));
+            )));
         }
 
         Ok(MockServer {
-            shared,
+            core,
+            identity,
+            imap,
+            admin,
             https_addr: local,
             imaps_addr: imap_addrs[0],
             imap_addr: imap_addrs[1],
@@ -478,6 +359,7 @@ impl MockServerBuilder {
             ca_file,
             temp_dir,
             shutdown: shutdown_tx,
+            tasks,
             verify_faults_on_drop: self.verify_faults_on_drop,
         })
     }
@@ -487,105 +369,12 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Accept TCP connections until the server stops, at most `max` at once (more are
-/// accepted and closed at once), and run `serve` for each in its own task, which holds
-/// its connection slot until it returns. Shared by the HTTPS and both IMAP listeners.
-pub(crate) async fn accept_connections<F, Fut>(
-    listener: TcpListener,
-    max: usize,
-    what: &'static str,
-    mut shutdown: watch::Receiver<bool>,
-    serve: F,
-) where
-    F: Fn(tokio::net::TcpStream, SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let limit = Arc::new(Semaphore::new(max));
-    loop {
-        // Why select: stop accepting as soon as the server is dropped.
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            r = listener.accept() => r,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "{what} accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "{what} connection limit reached; closing");
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let connection = serve(tcp, peer);
-        tokio::spawn(async move {
-            let _permit = permit;
-            connection.await;
-        });
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let max = shared.identity.max_connections;
-    let stop = shutdown.clone();
-    accept_connections(listener, max, "HTTPS", stop, move |tcp, peer| {
-        let acceptor = acceptor.clone();
-        let shared = shared.clone();
-        let mut shutdown = shutdown.clone();
-        async move {
-            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(shared.identity.header_read_timeout)
-                .max_buf_size(shared.identity.max_header_bytes);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(shared.identity.max_header_bytes).unwrap_or(u32::MAX));
-            let service = hyper::service::service_fn(move |req| identity::routes::handle(req, shared.clone(), peer));
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            // Why select: finish the request in flight, then close, when the server stops.
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
-                    }
-                }
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
-            }
-        }
-    })
-    .await
-}
-
 /// A running server. Dropping it stops it.
 pub struct MockServer {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
+    identity: Arc<IdentityState>,
+    imap: Arc<ImapState>,
+    admin: Admin,
     https_addr: SocketAddr,
     imaps_addr: SocketAddr,
     imap_addr: SocketAddr,
@@ -594,6 +383,8 @@ pub struct MockServer {
     ca_file: PathBuf,
     temp_dir: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
+    /// The accept loops; each waits for its connections when the server stops.
+    tasks: Vec<JoinHandle<()>>,
     verify_faults_on_drop: bool,
 }
 
@@ -663,17 +454,17 @@ impl MockServer {
 
     /// The clock that issuing and checking use; advance it to expire tokens.
     pub fn clock(&self) -> &Clock {
-        &self.shared.clock
+        &self.core.clock
     }
 
     /// Everything recorded so far, oldest first.
     pub fn journal(&self) -> Vec<JournalEntry> {
-        self.shared.journal.entries()
+        self.core.journal.entries()
     }
 
     /// IMAP authentications and session ends recorded so far, with their reasons.
     pub fn imap_events(&self) -> Vec<JournalEntry> {
-        self.shared
+        self.core
             .journal
             .entries()
             .into_iter()
@@ -684,7 +475,7 @@ impl MockServer {
     /// Token requests (issued and refused) recorded so far, with secrets masked and the
     /// reason for every refusal.
     pub fn token_requests(&self) -> Vec<JournalEntry> {
-        self.shared
+        self.core
             .journal
             .entries()
             .into_iter()
@@ -695,39 +486,34 @@ impl MockServer {
     /// A sans-I/O IMAP session on this server's state, as a connection would get, for
     /// property tests and fuzzing (no socket involved).
     pub fn imap_session(&self, tls: bool) -> crate::imap::session::Session {
-        crate::imap::session::Session::new(
-            self.shared.clone(),
-            crate::imap::ImapConfig::default(),
-            "fuzz".into(),
-            tls,
-        )
+        crate::imap::session::Session::new(self.imap.clone(), "fuzz".into(), tls)
     }
 
     /// Deliver a message (RFC 5322 bytes) to a folder of a mailbox, as if it arrived from
     /// outside; idling IMAP sessions see `* n EXISTS`. Returns its UID.
     pub fn deliver(&self, address: &str, folder: &str, raw: &[u8]) -> Result<u32, crate::mailstore::StoreError> {
-        self.shared.store.deliver(
+        self.core.store.deliver(
             address,
             folder,
             raw,
             crate::mailstore::Flags::default(),
-            Some(self.shared.clock.now()),
+            Some(self.core.clock.now()),
         )
     }
 
     /// The mail store (to check what clients appended, moved or deleted).
     pub fn store(&self) -> &crate::mailstore::Store {
-        &self.shared.store
+        &self.core.store
     }
 
     /// A copy of the directory as it is now.
     pub fn directory(&self) -> Directory {
-        self.shared.directory().clone()
+        self.core.directory().clone()
     }
 
     /// What the ready file holds.
     pub fn ready_info(&self) -> serde_json::Value {
-        let directory = self.shared.directory();
+        let directory = self.core.directory();
         let tenants: Vec<serde_json::Value> = directory
             .tenants
             .iter()
@@ -760,9 +546,9 @@ impl MockServer {
     /// Approve a pending device code as `upn` would on `/devicelogin` (no password asked:
     /// the test vouches for the user). `Err` says why not.
     pub fn approve_device_code(&self, user_code: &str, upn: &str) -> Result<(), String> {
-        let now = self.shared.clock.now();
+        let now = self.core.clock.now();
         let user = {
-            let directory = self.shared.directory();
+            let directory = self.core.directory();
             let (tenant, user) = directory
                 .tenants
                 .iter()
@@ -778,26 +564,26 @@ impl MockServer {
                 auth_time: now,
             }
         };
-        self.shared.delegated.decide_device_code(user_code, Some(user), now)
+        self.identity.delegated.decide_device_code(user_code, Some(user), now)
     }
 
     /// Decline a pending device code, as the Cancel button does: polling answers
     /// `authorization_declined`.
     pub fn decline_device_code(&self, user_code: &str) -> Result<(), String> {
-        self.shared
+        self.identity
             .delegated
-            .decide_device_code(user_code, None, self.shared.clock.now())
+            .decide_device_code(user_code, None, self.core.clock.now())
     }
 
     /// Revoke the user's sign-in sessions (`Revoke-MgUserSignInSession`): refresh tokens
     /// from earlier sign-ins answer AADSTS50173. Returns false for an unknown user.
     pub fn revoke_sign_in_sessions(&self, upn: &str) -> bool {
-        let directory = self.shared.directory();
+        let directory = self.core.directory();
         match directory.tenants.iter().find_map(|t| t.user(upn).map(|u| (t, u))) {
             Some((t, u)) => {
-                self.shared
+                self.identity
                     .delegated
-                    .revoke_user(&t.id, &u.object_id, self.shared.clock.now());
+                    .revoke_user(&t.id, &u.object_id, self.core.clock.now());
                 true
             }
             None => false,
@@ -806,7 +592,7 @@ impl MockServer {
 
     /// The administrator's verbs (the same as the admin API's).
     pub fn admin(&self) -> crate::admin::Admin {
-        crate::admin::Admin::new(self.shared.clone())
+        self.admin.clone()
     }
 
     /// Arm a fault until the server stops; its `expect` is verified when the server drops.
@@ -822,7 +608,7 @@ impl MockServer {
     }
 
     pub fn try_arm(&self, fault: crate::faults::Fault) -> Result<u64, String> {
-        self.shared.faults.arm(fault)
+        self.core.faults.arm(fault)
     }
 
     /// Arm a fault for the life of the returned guard: dropping it disarms the fault and
@@ -833,23 +619,23 @@ impl MockServer {
     pub fn arm_scoped(&self, fault: crate::faults::Fault) -> FaultGuard {
         FaultGuard {
             id: self.arm(fault),
-            shared: self.shared.clone(),
+            core: self.core.clone(),
         }
     }
 
     /// Armed faults with how often each fired.
     pub fn faults(&self) -> Vec<crate::faults::Armed> {
-        self.shared.faults.list()
+        self.core.faults.list()
     }
 
     /// Disarm a fault; returns it with its count.
     pub fn disarm(&self, id: u64) -> Option<crate::faults::Armed> {
-        self.shared.faults.disarm(id)
+        self.core.faults.disarm(id)
     }
 
     /// Check every `expect` now; `Err` lists the unmet ones.
     pub fn verify_faults(&self) -> Result<(), String> {
-        let unmet = crate::faults::unmet(&self.shared.faults.list());
+        let unmet = crate::faults::unmet(&self.core.faults.list());
         if unmet.is_empty() {
             Ok(())
         } else {
@@ -857,17 +643,20 @@ impl MockServer {
         }
     }
 
-    /// Stop accepting, let requests in flight finish (bounded), and wait briefly.
-    pub async fn shutdown(self) {
+    /// Stop accepting, and wait until the connections in flight have finished their
+    /// request or said BYE (bounded by [`crate::net::SHUTDOWN_GRACE`]).
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        tokio::task::yield_now().await;
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
     }
 }
 
 impl Drop for MockServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
-        let unmet = crate::faults::unmet(&self.shared.faults.list());
+        let unmet = crate::faults::unmet(&self.core.faults.list());
         if !unmet.is_empty() {
             if self.verify_faults_on_drop && !std::thread::panicking() {
                 if let Some(dir) = &self.temp_dir {
@@ -891,7 +680,7 @@ impl Drop for MockServer {
 #[must_use = "the fault is disarmed when the guard drops"]
 pub struct FaultGuard {
     id: u64,
-    shared: Arc<Shared>,
+    core: Arc<Core>,
 }
 
 impl FaultGuard {
@@ -901,13 +690,13 @@ impl FaultGuard {
 
     /// How often the fault fired so far.
     pub fn fired(&self) -> u64 {
-        self.shared.faults.get(self.id).map(|a| a.fired).unwrap_or(0)
+        self.core.faults.get(self.id).map(|a| a.fired).unwrap_or(0)
     }
 }
 
 impl Drop for FaultGuard {
     fn drop(&mut self) {
-        let Some(armed) = self.shared.faults.disarm(self.id) else {
+        let Some(armed) = self.core.faults.disarm(self.id) else {
             return;
         };
         let unmet = crate::faults::unmet(std::slice::from_ref(&armed));

@@ -6,9 +6,8 @@
 //! Only loopback peers are answered, and when the server has an admin token, only
 //! requests with `Authorization: Bearer <token>` (compared in constant time).
 
-use super::{Admin, AdminError, CasMailbox};
+use super::{Admin, AdminAccess, AdminError, CasMailbox};
 use crate::faults::Fault;
-use crate::server::Shared;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
@@ -16,7 +15,6 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// The reserved path prefix. Entra has no path starting with `_`, so it cannot collide.
 pub const PREFIX: &str = "/_mock/admin/";
@@ -197,7 +195,7 @@ fn to_value(v: impl serde::Serialize) -> Value {
 }
 
 /// Run one verb.
-pub fn call(admin: &Admin, shared: &Shared, verb: &str, params: Value) -> Result<Value, AdminError> {
+pub fn call(admin: &Admin, verb: &str, params: Value) -> Result<Value, AdminError> {
     let mut p = Params::new(verb, params)?;
     let done = json!({ "ok": true });
     let out = match verb {
@@ -289,7 +287,7 @@ pub fn call(admin: &Admin, shared: &Shared, verb: &str, params: Value) -> Result
                 if !(-3660..=3660).contains(&days) {
                     return Err(AdminError::invalid("--days: at most ten years either way"));
                 }
-                end = Some(shared.clock.now() + time::Duration::days(days));
+                end = Some(admin.core().clock.now() + time::Duration::days(days));
             }
             p.finish()?;
             to_value(admin.add_app_secret(&app, value.as_deref(), end)?)
@@ -446,17 +444,18 @@ pub fn call(admin: &Admin, shared: &Shared, verb: &str, params: Value) -> Result
                 .collect();
             let fault: Fault = serde_json::from_value(Value::Object(fields))
                 .map_err(|e| AdminError::invalid(format!("fault: {e}")))?;
-            let id = shared.faults.arm(fault).map_err(AdminError::invalid)?;
+            let id = admin.core().faults.arm(fault).map_err(AdminError::invalid)?;
             json!({ "id": id })
         }
         "get-faults" => {
             p.finish()?;
-            json!({ "faults": shared.faults.list() })
+            json!({ "faults": admin.core().faults.list() })
         }
         "remove-fault" => {
             let id = u64::try_from(p.i64("id")?).map_err(|_| AdminError::invalid("--id: out of range"))?;
             p.finish()?;
-            let armed = shared
+            let armed = admin
+                .core()
                 .faults
                 .disarm(id)
                 .ok_or_else(|| AdminError::not_found(format!("no fault #{id}")))?;
@@ -464,14 +463,14 @@ pub fn call(admin: &Admin, shared: &Shared, verb: &str, params: Value) -> Result
         }
         "clear-faults" => {
             p.finish()?;
-            json!({ "removed": shared.faults.clear() })
+            json!({ "removed": admin.core().faults.clear() })
         }
         "get-journal" => {
             let after = u64::try_from(p.opt_i64("after")?.unwrap_or(0)).unwrap_or(0);
             p.finish()?;
             let mut entries = admin.journal(after);
             entries.truncate(MAX_JOURNAL_PAGE);
-            json!({ "entries": entries, "last_seq": shared.journal.last_seq() })
+            json!({ "entries": entries, "last_seq": admin.core().journal.last_seq() })
         }
         "clear-journal" => {
             p.finish()?;
@@ -548,8 +547,8 @@ fn error(e: &AdminError) -> Response<Body> {
     )
 }
 
-fn authorized(shared: &Shared, req: &Request<hyper::body::Incoming>) -> bool {
-    let Some(token) = &shared.admin.token else {
+fn authorized(access: &AdminAccess, req: &Request<hyper::body::Incoming>) -> bool {
+    let Some(token) = &access.token else {
         return true;
     };
     let given = req
@@ -565,10 +564,11 @@ fn authorized(shared: &Shared, req: &Request<hyper::body::Incoming>) -> bool {
 /// answers as for any unknown path).
 pub async fn handle(
     req: Request<hyper::body::Incoming>,
-    shared: &Arc<Shared>,
+    admin: &Admin,
+    access: &AdminAccess,
     peer: SocketAddr,
 ) -> Option<Response<Body>> {
-    if !shared.admin.enabled {
+    if !access.enabled {
         return None;
     }
     if !peer.ip().is_loopback() {
@@ -577,7 +577,7 @@ pub async fn handle(
             message: "the admin API answers loopback clients only".into(),
         }));
     }
-    if !authorized(shared, &req) {
+    if !authorized(access, &req) {
         return Some(error(&AdminError {
             status: 401,
             message: "the admin API needs Authorization: Bearer <the server's --admin-token>".into(),
@@ -622,8 +622,7 @@ pub async fn handle(
             }))
         }
     };
-    let admin = Admin::new(shared.clone());
-    Some(match call(&admin, shared, &verb, params) {
+    Some(match call(admin, &verb, params) {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => {
             tracing::info!(%verb, error = %e, "admin verb refused");

@@ -12,9 +12,10 @@ use crate::directory::{
     resources, ClientSecret, Directory, ExchangeServicePrincipal, KeyCredential, MailboxConfig, MailboxKind,
     Permission, PermissionKind, Tenant, User,
 };
-use crate::journal::{JournalEntry, Outcome};
+use crate::identity::IdentityState;
+use crate::journal::{JournalEntry, Outcome, Protocol};
 use crate::secret::Secret;
-use crate::server::Shared;
+use crate::state::Core;
 use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -125,7 +126,25 @@ pub struct SigningKeys {
 /// The verbs. Cheap to clone; obtained from [`crate::MockServer::admin`].
 #[derive(Clone)]
 pub struct Admin {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
+    /// The identity platform's own state: revocations and sign-in state live there.
+    identity: Arc<IdentityState>,
+}
+
+/// The admin API's gate: on or off, and the optional bearer token.
+#[derive(Clone, Default)]
+pub struct AdminAccess {
+    pub enabled: bool,
+    pub token: Option<Secret<String>>,
+}
+
+impl std::fmt::Debug for AdminAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAccess")
+            .field("enabled", &self.enabled)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Admin {
@@ -245,34 +264,27 @@ fn trustee_known(t: &Tenant, trustee: &str) -> bool {
 }
 
 impl Admin {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(core: Arc<Core>, identity: Arc<IdentityState>) -> Self {
+        Self { core, identity }
+    }
+
+    /// The state these verbs change.
+    pub fn core(&self) -> &Core {
+        &self.core
     }
 
     /// Journal a change as the command an administrator would have typed.
     fn note(&self, command: String, outcome: &str) {
         tracing::info!(%command, "admin");
-        self.shared.journal.record(JournalEntry {
-            seq: 0,
-            at: self.shared.clock.now(),
-            protocol: "admin",
-            peer: None,
-            request: command,
-            summary: String::new(),
-            outcome: Outcome::Admin,
+        self.core.journal.record(JournalEntry {
             status: 200,
-            tenant: None,
-            client_id: None,
-            error_code: None,
-            error: None,
             reason: Some(outcome.to_string()),
-            fix: None,
-            details: serde_json::Value::Null,
+            ..JournalEntry::new(Protocol::Admin, self.core.clock.now(), command, Outcome::Admin)
         });
     }
 
     fn edit<R>(&self, f: impl FnOnce(&mut Directory) -> Result<R>) -> Result<R> {
-        self.shared.update_directory(f)
+        self.core.update_directory(f)
     }
 
     // ---- Exchange Online PowerShell ----
@@ -538,7 +550,7 @@ impl Admin {
 
     /// Add a client secret. `value` defaults to a random one; `end` to 180 days from now.
     pub fn add_app_secret(&self, app: &str, value: Option<&str>, end: Option<OffsetDateTime>) -> Result<NewSecret> {
-        let now = self.shared.clock.now();
+        let now = self.core.clock.now();
         let end = end.unwrap_or(now + time::Duration::days(DEFAULT_SECRET_LIFETIME_DAYS));
         let value = match value {
             Some("") => return Err(AdminError::invalid("a secret value cannot be empty")),
@@ -818,7 +830,7 @@ impl Admin {
                 send_as: Vec::new(),
                 folders: Vec::new(),
             });
-            self.shared
+            self.core
                 .store
                 .add_mailbox(&address)
                 .map_err(|e| AdminError::conflict(e.to_string()))
@@ -835,14 +847,14 @@ impl Admin {
     /// Deliver a message (RFC 5322 bytes) to a folder; idling sessions see `* n EXISTS`.
     pub fn deliver(&self, mailbox: &str, folder: &str, raw: &[u8]) -> Result<u32> {
         let uid = self
-            .shared
+            .core
             .store
             .deliver(
                 mailbox,
                 folder,
                 raw,
                 crate::mailstore::Flags::default(),
-                Some(self.shared.clock.now()),
+                Some(self.core.clock.now()),
             )
             .map_err(|e| self.store_error(mailbox, e))?;
         self.note(
@@ -854,7 +866,7 @@ impl Admin {
 
     fn store_error(&self, mailbox: &str, e: crate::mailstore::StoreError) -> AdminError {
         match e {
-            crate::mailstore::StoreError::NoSuchMailbox(_) => mailbox_index(&self.shared.directory(), mailbox)
+            crate::mailstore::StoreError::NoSuchMailbox(_) => mailbox_index(&self.core.directory(), mailbox)
                 .err()
                 .unwrap_or_else(|| AdminError::not_found(format!("no mailbox {mailbox}"))),
             crate::mailstore::StoreError::NoSuchFolder(f) => {
@@ -865,7 +877,7 @@ impl Admin {
     }
 
     fn mailbox(&self, mailbox: &str) -> Result<Arc<crate::mailstore::Mailbox>> {
-        self.shared
+        self.core
             .store
             .mailbox(mailbox)
             .ok_or_else(|| self.store_error(mailbox, crate::mailstore::StoreError::NoSuchMailbox(mailbox.into())))
@@ -922,15 +934,15 @@ impl Admin {
 
     /// `Revoke-MgUserSignInSession`: the user's refresh tokens answer AADSTS50173.
     pub fn revoke_sign_in_sessions(&self, upn: &str) -> Result<()> {
-        let now = self.shared.clock.now();
+        let now = self.core.clock.now();
         {
-            let d = self.shared.directory();
+            let d = self.core.directory();
             let (t, u) = d
                 .tenants
                 .iter()
                 .find_map(|t| t.user(upn).map(|u| (t, u)))
                 .ok_or_else(|| AdminError::not_found(format!("no user {upn} in any tenant")))?;
-            self.shared.delegated.revoke_user(&t.id, &u.object_id, now);
+            self.identity.delegated.revoke_user(&t.id, &u.object_id, now);
         }
         self.note(
             format!("Revoke-MgUserSignInSession -UserId {upn}"),
@@ -942,13 +954,13 @@ impl Admin {
     /// Publish a new signing key and sign with it from now on; the old keys stay published
     /// (tokens they signed stay valid) until [`Admin::remove_signing_key`].
     pub fn rotate_signing_key(&self) -> Result<SigningKeys> {
-        let material = crate::token::authority::generate_signing_key(self.shared.clock.now())
+        let material = crate::token::authority::generate_signing_key(self.core.clock.now())
             .map_err(|e| AdminError::invalid(e.to_string()))?;
         self.edit(|d| {
             d.signing_keys.insert(0, material);
             let authority =
                 crate::token::Authority::new(&d.signing_keys).map_err(|e| AdminError::invalid(e.to_string()))?;
-            self.shared.set_authority(authority);
+            self.core.set_authority(authority);
             Ok(())
         })?;
         let keys = self.signing_keys();
@@ -959,7 +971,7 @@ impl Admin {
     /// Stop publishing a key: tokens it signed no longer verify.
     pub fn remove_signing_key(&self, kid: &str) -> Result<SigningKeys> {
         self.edit(|d| {
-            let authority = self.shared.authority();
+            let authority = self.core.authority();
             let kids = authority.kids();
             let i = kids.iter().position(|k| k == kid).ok_or_else(|| {
                 AdminError::not_found(format!("no signing key {kid}; published: {}", kids.join(", ")))
@@ -973,7 +985,7 @@ impl Admin {
             d.signing_keys.remove(i);
             let authority =
                 crate::token::Authority::new(&d.signing_keys).map_err(|e| AdminError::invalid(e.to_string()))?;
-            self.shared.set_authority(authority);
+            self.core.set_authority(authority);
             Ok(())
         })?;
         self.note(format!("remove signing key {kid}"), "no longer published");
@@ -981,7 +993,7 @@ impl Admin {
     }
 
     pub fn signing_keys(&self) -> SigningKeys {
-        let kids = self.shared.authority().kids();
+        let kids = self.core.authority().kids();
         SigningKeys {
             active: kids.first().cloned().unwrap_or_default(),
             published: kids,
@@ -992,14 +1004,14 @@ impl Admin {
 
     pub fn clock(&self) -> ClockInfo {
         ClockInfo {
-            now: self.shared.clock.now(),
-            frozen: self.shared.clock.is_frozen(),
+            now: self.core.clock.now(),
+            frozen: self.core.clock.is_frozen(),
         }
     }
 
     /// Freeze the clock at its current reading.
     pub fn freeze_clock(&self) -> ClockInfo {
-        self.shared.clock.freeze();
+        self.core.clock.freeze();
         let c = self.clock();
         self.note("freeze the clock".into(), &rfc3339(c.now));
         c
@@ -1008,7 +1020,7 @@ impl Admin {
     /// Let the clock run again, `offset_secs` from the system clock.
     pub fn resume_clock(&self, offset_secs: i64) -> Result<ClockInfo> {
         check_clock_move(offset_secs)?;
-        self.shared.clock.resume(time::Duration::seconds(offset_secs));
+        self.core.clock.resume(time::Duration::seconds(offset_secs));
         let c = self.clock();
         self.note(format!("resume the clock with offset {offset_secs} s"), &rfc3339(c.now));
         Ok(c)
@@ -1017,7 +1029,7 @@ impl Admin {
     /// Move the clock by `seconds` (negative: back).
     pub fn advance_clock(&self, seconds: i64) -> Result<ClockInfo> {
         check_clock_move(seconds)?;
-        self.shared.clock.advance(time::Duration::seconds(seconds));
+        self.core.clock.advance(time::Duration::seconds(seconds));
         let c = self.clock();
         self.note(format!("advance the clock by {seconds} s"), &rfc3339(c.now));
         Ok(c)
@@ -1027,7 +1039,7 @@ impl Admin {
     pub fn set_clock_offset(&self, seconds: i64) -> Result<ClockInfo> {
         check_clock_move(seconds)?;
         let to = OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
-        self.shared.clock.set(to);
+        self.core.clock.set(to);
         let c = self.clock();
         self.note(format!("set the clock offset to {seconds} s"), &rfc3339(c.now));
         Ok(c)
@@ -1036,30 +1048,30 @@ impl Admin {
     // ---- journal and reset ----
 
     pub fn journal(&self, after: u64) -> Vec<JournalEntry> {
-        self.shared.journal.since(after)
+        self.core.journal.since(after)
     }
 
     pub fn clear_journal(&self) {
-        self.shared.journal.clear();
+        self.core.journal.clear();
     }
 
     /// Back to the fixture: directory, mail, signing keys, refresh tokens and sign-in
     /// state, faults. The clock and the journal are not part of the fixture and stay.
     pub fn reset(&self) -> Result<()> {
-        let fixture = self.shared.fixture.clone();
+        let fixture = self.core.fixture.clone();
         let authority =
             crate::token::Authority::new(&fixture.signing_keys).map_err(|e| AdminError::invalid(e.to_string()))?;
-        self.shared
+        self.core
             .store
             .reset_from(&fixture)
             .map_err(|e| AdminError::invalid(e.to_string()))?;
-        self.shared.update_directory(|d| {
+        self.core.update_directory(|d| {
             *d = fixture;
             Ok::<(), AdminError>(())
         })?;
-        self.shared.set_authority(authority);
-        self.shared.delegated.clear();
-        self.shared.faults.clear();
+        self.core.set_authority(authority);
+        self.identity.delegated.clear();
+        self.core.faults.clear();
         self.note(
             "reset to the fixture".into(),
             "directory, mail, keys, sign-ins and faults restored",

@@ -60,12 +60,6 @@ pub struct IdentityConfig {
     pub test_controls: bool,
     /// Largest token-request body ([`routes::MAX_TOKEN_REQUEST_BODY`]).
     pub max_request_body: usize,
-    /// Time to send a request head ([`crate::server::HTTP_HEADER_READ_TIMEOUT`]).
-    pub header_read_timeout: std::time::Duration,
-    /// Largest request head ([`crate::server::MAX_HTTP_HEADER_BYTES`]).
-    pub max_header_bytes: usize,
-    /// HTTPS connections at once ([`crate::server::MAX_HTTPS_CONNECTIONS`]).
-    pub max_connections: usize,
 }
 
 impl Default for IdentityConfig {
@@ -78,9 +72,19 @@ impl Default for IdentityConfig {
             refresh_inactivity: delegated::DEFAULT_REFRESH_INACTIVITY,
             test_controls: false,
             max_request_body: routes::MAX_TOKEN_REQUEST_BODY,
-            header_read_timeout: crate::server::HTTP_HEADER_READ_TIMEOUT,
-            max_header_bytes: crate::server::MAX_HTTP_HEADER_BYTES,
-            max_connections: crate::server::MAX_HTTPS_CONNECTIONS,
         }
     }
+}
+
+/// The identity platform's state: the shared core plus what only it keeps.
+#[derive(Debug)]
+pub struct IdentityState {
+    pub core: std::sync::Arc<crate::state::Core>,
+    pub config: IdentityConfig,
+    /// `https://127.0.0.1:PORT`.
+    pub https_url: String,
+    /// `host:port` forms under which clients may reach us (for instance discovery).
+    pub authorities: Vec<String>,
+    /// Device codes, authorization codes, refresh tokens, lockouts, revocations.
+    pub delegated: delegated::DelegatedState,
 }

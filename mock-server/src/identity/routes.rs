@@ -5,19 +5,18 @@ use super::discovery;
 use super::errors::AadError;
 use super::pages;
 use super::request::{EndpointVersion, TokenRequest};
-use crate::journal::{JournalEntry, Outcome};
-use crate::server::Shared;
+use super::IdentityState;
+use crate::journal::{JournalEntry, Outcome, Protocol};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// Largest token-request body accepted. A client assertion with a three-certificate
 /// `x5c` chain is under 8 KiB; Entra's own limit is not published.
 pub const MAX_TOKEN_REQUEST_BODY: usize = 64 * 1024;
 
-type Body = Full<Bytes>;
+pub type Body = Full<Bytes>;
 
 fn json_response(status: StatusCode, value: &impl serde::Serialize, trace_id: &str) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_default();
@@ -111,25 +110,18 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-pub async fn handle(
-    req: Request<hyper::body::Incoming>,
-    shared: Arc<Shared>,
-    peer: SocketAddr,
-) -> Result<Response<Body>, DropConnection> {
-    if req.uri().path().starts_with(crate::admin::http::PREFIX) {
-        if let Some(r) = crate::admin::http::handle(req, &shared, peer).await {
-            return Ok(r);
-        }
-        return Ok(plain(StatusCode::NOT_FOUND, "Not Found"));
-    }
-    let r = route(req, &shared, peer).await;
-    if r.extensions().get::<DropConnection>().is_some() {
-        return Err(DropConnection);
-    }
-    Ok(r)
+/// Answer a request to the identity platform. A drop fault marks the response with
+/// [`DropConnection`]; the HTTPS front then closes the connection instead.
+pub async fn handle(req: Request<hyper::body::Incoming>, shared: &IdentityState, peer: SocketAddr) -> Response<Body> {
+    route(req, shared, peer).await
 }
 
-async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+/// `404 Not Found`, as Entra answers an unknown path.
+pub fn not_found() -> Response<Body> {
+    plain(StatusCode::NOT_FOUND, "Not Found")
+}
+
+async fn route(req: Request<hyper::body::Incoming>, shared: &IdentityState, peer: SocketAddr) -> Response<Body> {
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -153,7 +145,7 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: Socke
         }
         (["devicelogin"], &Method::GET) => html(StatusCode::OK, pages::enter_code(None)),
         (["devicelogin"], &Method::POST) => device_login(req, shared, peer).await,
-        (["_mock", "clock", "advance"], &Method::POST) if shared.identity.test_controls && peer.ip().is_loopback() => {
+        (["_mock", "clock", "advance"], &Method::POST) if shared.config.test_controls && peer.ip().is_loopback() => {
             advance_clock(req, shared).await
         }
         ([_, "oauth2", "v2.0", "token"] | [_, "oauth2", "token"], m) if m != Method::OPTIONS => {
@@ -174,7 +166,7 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: Socke
                 None => {
                     let body = serde_json::json!({
                         "error": "invalid_instance",
-                        "error_description": format!("AADSTS50049: Unknown or invalid instance.\r\nTrace ID: {trace}\r\nCorrelation ID: {trace}\r\nTimestamp: {}", shared.clock.now().format(super::errors::TIMESTAMP_FORMAT).unwrap_or_default()),
+                        "error_description": format!("AADSTS50049: Unknown or invalid instance.\r\nTrace ID: {trace}\r\nCorrelation ID: {trace}\r\nTimestamp: {}", shared.core.clock.now().format(super::errors::TIMESTAMP_FORMAT).unwrap_or_default()),
                         "error_codes": [50049],
                         "error_uri": "https://login.microsoftonline.com/error?code=50049",
                     });
@@ -184,7 +176,7 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: Socke
         }
         (["common", "userrealm", _], &Method::GET) => {
             let upn = segments[2];
-            let directory = shared.directory();
+            let directory = shared.core.directory();
             let domain = upn.rsplit_once('@').map(|(_, d)| d).unwrap_or(upn);
             let doc = discovery::user_realm(upn, directory.tenant(domain));
             json_response(StatusCode::OK, &doc, &uuid::Uuid::new_v4().to_string())
@@ -193,9 +185,9 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &Shared, peer: Socke
     }
 }
 
-fn discovery_doc(shared: &Shared, segment: &str, base: &str, v2: bool) -> Response<Body> {
+fn discovery_doc(shared: &IdentityState, segment: &str, base: &str, v2: bool) -> Response<Body> {
     let trace = uuid::Uuid::new_v4().to_string();
-    let directory = shared.directory();
+    let directory = shared.core.directory();
     let tenant_path = match directory.resolve_segment(segment) {
         crate::directory::TenantSegment::Tenant(t) => t.id.clone(),
         crate::directory::TenantSegment::MultiTenant(m) => m.as_str().to_string(),
@@ -203,7 +195,7 @@ fn discovery_doc(shared: &Shared, segment: &str, base: &str, v2: bool) -> Respon
             let e = AadError::discovery_tenant_not_found(segment);
             return json_response(
                 StatusCode::BAD_REQUEST,
-                &e.body(&trace, &trace, shared.clock.now(), shared.identity.layout),
+                &e.body(&trace, &trace, shared.core.clock.now(), shared.config.layout),
                 &trace,
             );
         }
@@ -211,7 +203,7 @@ fn discovery_doc(shared: &Shared, segment: &str, base: &str, v2: bool) -> Respon
             let e = AadError::invalid_tenant_identifier(segment);
             return json_response(
                 StatusCode::BAD_REQUEST,
-                &e.body(&trace, &trace, shared.clock.now(), shared.identity.layout),
+                &e.body(&trace, &trace, shared.core.clock.now(), shared.config.layout),
                 &trace,
             );
         }
@@ -224,9 +216,9 @@ fn discovery_doc(shared: &Shared, segment: &str, base: &str, v2: bool) -> Respon
     cacheable(json_response(StatusCode::OK, &doc, &trace))
 }
 
-fn jwks(shared: &Shared, segment: &str, v2: bool) -> Response<Body> {
+fn jwks(shared: &IdentityState, segment: &str, v2: bool) -> Response<Body> {
     let trace = uuid::Uuid::new_v4().to_string();
-    let directory = shared.directory();
+    let directory = shared.core.directory();
     let issuer = match directory.resolve_segment(segment) {
         crate::directory::TenantSegment::Tenant(t) => format!("https://login.microsoftonline.com/{}/v2.0", t.id),
         crate::directory::TenantSegment::MultiTenant(_) => "https://login.microsoftonline.com/{tenantid}/v2.0".into(),
@@ -234,18 +226,18 @@ fn jwks(shared: &Shared, segment: &str, v2: bool) -> Response<Body> {
             let e = AadError::discovery_tenant_not_found(segment);
             return json_response(
                 StatusCode::BAD_REQUEST,
-                &e.body(&trace, &trace, shared.clock.now(), shared.identity.layout),
+                &e.body(&trace, &trace, shared.core.clock.now(), shared.config.layout),
                 &trace,
             );
         }
     };
-    let doc = shared.authority().jwks(v2.then_some(issuer.as_str()));
+    let doc = shared.core.authority().jwks(v2.then_some(issuer.as_str()));
     cacheable(json_response(StatusCode::OK, &doc, &trace))
 }
 
 async fn token(
     req: Request<hyper::body::Incoming>,
-    shared: &Shared,
+    shared: &IdentityState,
     peer: SocketAddr,
     version: EndpointVersion,
     segment: &str,
@@ -260,7 +252,7 @@ async fn token(
     if let Some(r) = token_fault(shared, &request, &head, peer, &path, &segment).await {
         return r;
     }
-    let now = shared.clock.now();
+    let now = shared.core.clock.now();
     let outcome = with_ctx(shared, now, &base, |ctx| {
         delegated::token(ctx, version, &segment, &request)
     });
@@ -312,7 +304,7 @@ async fn token(
             no_store(json_response(StatusCode::OK, &issued.body, &trace))
         }
         Err(e) => {
-            let tenant = shared.directory().tenant(&segment).map(|t| t.id.clone());
+            let tenant = shared.core.directory().tenant(&segment).map(|t| t.id.clone());
             error_response(shared, &e, &head, peer, &path, request.summary(), tenant, client_id)
         }
     }
@@ -321,7 +313,7 @@ async fn token(
 /// Ask for a token-endpoint fault; `Some` is the answer to send instead (after a delay
 /// fault, `None`: answer normally).
 async fn token_fault(
-    shared: &Shared,
+    shared: &IdentityState,
     request: &TokenRequest,
     head: &Request<()>,
     peer: SocketAddr,
@@ -340,13 +332,13 @@ async fn token_fault(
         user: request.get("username"),
         ..Probe::new(Hook::Token)
     };
-    let fired = shared.fire(&probe, Some(peer.to_string()))?;
+    let fired = shared.core.fire(&probe, Some(peer.to_string()))?;
     let f = &fired.fault;
     let trace = uuid::Uuid::new_v4().to_string();
     match f.kind {
         Kind::AadError => {
             let e = AadError::injected(f.code.unwrap_or(0), client_id.as_deref().unwrap_or(""), fired.id);
-            let tenant = shared.directory().tenant(segment).map(|t| t.id.clone());
+            let tenant = shared.core.directory().tenant(segment).map(|t| t.id.clone());
             Some(error_response(
                 shared,
                 &e,
@@ -405,7 +397,7 @@ async fn token_fault(
 
 #[allow(clippy::too_many_arguments)]
 fn error_response<B>(
-    shared: &Shared,
+    shared: &IdentityState,
     e: &AadError,
     req: &Request<B>,
     peer: SocketAddr,
@@ -425,7 +417,7 @@ fn error_response<B>(
         .or_else(|| query_param(req.uri().query(), "client-request-id"))
         .filter(|c| crate::directory::is_guid(c))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let now = shared.clock.now();
+    let now = shared.core.clock.now();
     tracing::info!(code = e.code, error = e.error, reason = %e.reason, "token refused");
     record(
         shared,
@@ -443,7 +435,7 @@ fn error_response<B>(
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     no_store(json_response(
         status,
-        &e.body(&trace, &correlation, now, shared.identity.layout),
+        &e.body(&trace, &correlation, now, shared.config.layout),
         &trace,
     ))
 }
@@ -465,13 +457,13 @@ fn html(status: StatusCode, page: String) -> Response<Body> {
 
 /// The delegated-grant context over the directory and signing key as they are now. The
 /// locks are held only for `f`, which never awaits.
-fn with_ctx<R>(shared: &Shared, now: time::OffsetDateTime, base: &str, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
-    let directory = shared.directory();
-    let authority = shared.authority();
+fn with_ctx<R>(shared: &IdentityState, now: time::OffsetDateTime, base: &str, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+    let directory = shared.core.directory();
+    let authority = shared.core.authority();
     f(&Ctx {
         directory: &directory,
         authority: &authority,
-        config: &shared.identity,
+        config: &shared.config,
         state: &shared.delegated,
         now,
         base,
@@ -482,7 +474,7 @@ fn with_ctx<R>(shared: &Shared, now: time::OffsetDateTime, base: &str, f: impl F
 /// request-body limit; `Err` is the response to send instead.
 async fn read_form(
     req: Request<hyper::body::Incoming>,
-    shared: &Shared,
+    shared: &IdentityState,
 ) -> Result<(Request<()>, TokenRequest), Response<Body>> {
     let authorization = req
         .headers()
@@ -490,7 +482,7 @@ async fn read_form(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, shared.identity.max_request_body).collect().await {
+    let bytes = match Limited::new(body, shared.config.max_request_body).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             return Err(if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
@@ -510,7 +502,7 @@ async fn read_form(
 /// `error` supplies the code, reason and fix.
 #[allow(clippy::too_many_arguments)]
 fn record(
-    shared: &Shared,
+    shared: &IdentityState,
     peer: SocketAddr,
     request: String,
     summary: String,
@@ -522,14 +514,9 @@ fn record(
     reason: String,
     details: serde_json::Value,
 ) {
-    shared.journal.record(JournalEntry {
-        seq: 0,
-        at: shared.clock.now(),
-        protocol: "https",
+    shared.core.journal.record(JournalEntry {
         peer: Some(peer.to_string()),
-        request,
         summary,
-        outcome,
         status,
         tenant,
         client_id,
@@ -538,12 +525,13 @@ fn record(
         reason: Some(error.map(|e| e.reason.clone()).unwrap_or(reason)),
         fix: error.and_then(|e| e.fix.clone()),
         details,
+        ..JournalEntry::new(Protocol::Https, shared.core.clock.now(), request, outcome)
     });
 }
 
 async fn device_code(
     req: Request<hyper::body::Incoming>,
-    shared: &Shared,
+    shared: &IdentityState,
     peer: SocketAddr,
     version: EndpointVersion,
     segment: &str,
@@ -554,7 +542,7 @@ async fn device_code(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let now = shared.clock.now();
+    let now = shared.core.clock.now();
     let outcome = with_ctx(shared, now, base, |ctx| {
         delegated::start_device_flow(ctx, version, segment, &form)
     });
@@ -562,7 +550,7 @@ async fn device_code(
     match outcome {
         Ok(body) => {
             let trace = uuid::Uuid::new_v4().to_string();
-            let tenant = shared.directory().tenant(segment).map(|t| t.id.clone());
+            let tenant = shared.core.directory().tenant(segment).map(|t| t.id.clone());
             record(
                 shared,
                 peer,
@@ -579,19 +567,19 @@ async fn device_code(
             no_store(json_response(StatusCode::OK, &body, &trace))
         }
         Err(e) => {
-            let tenant = shared.directory().tenant(segment).map(|t| t.id.clone());
+            let tenant = shared.core.directory().tenant(segment).map(|t| t.id.clone());
             error_response(shared, &e, &head, peer, &path, form.summary(), tenant, client_id)
         }
     }
 }
 
 /// The device code verification page: code first, then user name, password, consent.
-async fn device_login(req: Request<hyper::body::Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+async fn device_login(req: Request<hyper::body::Incoming>, shared: &IdentityState, peer: SocketAddr) -> Response<Body> {
     let (_, form) = match read_form(req, shared).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let now = shared.clock.now();
+    let now = shared.core.clock.now();
     let otc = form.get("otc").unwrap_or("").trim().to_string();
     let Some((client_id, tenant_id)) = shared.delegated.device_code_info(&otc, now) else {
         record(
@@ -613,7 +601,7 @@ async fn device_login(req: Request<hyper::body::Incoming>, shared: &Shared, peer
         );
     };
     let (app_name, permissions) = {
-        let directory = shared.directory();
+        let directory = shared.core.directory();
         let app = directory
             .tenant_by_id(&tenant_id)
             .and_then(|t| t.application(&client_id));
@@ -657,7 +645,7 @@ async fn device_login(req: Request<hyper::body::Incoming>, shared: &Shared, peer
         return html(StatusCode::OK, pages::device_declined(&app_name));
     }
     let signed_in = {
-        let directory = shared.directory();
+        let directory = shared.core.directory();
         match directory.tenant_by_id(&tenant_id) {
             Some(tenant) => {
                 delegated::check_password(&shared.delegated, tenant, login, form.get("passwd").unwrap_or(""), now).map(
@@ -740,9 +728,9 @@ fn redirect_answer(ar_mode: &str, redirect_uri: &str, params: Vec<(String, Strin
     r
 }
 
-fn error_params(shared: &Shared, e: &AadError, state: Option<&str>, error: &str) -> Vec<(String, String)> {
+fn error_params(shared: &IdentityState, e: &AadError, state: Option<&str>, error: &str) -> Vec<(String, String)> {
     let trace = uuid::Uuid::new_v4().to_string();
-    let body = e.body(&trace, &trace, shared.clock.now(), shared.identity.layout);
+    let body = e.body(&trace, &trace, shared.core.clock.now(), shared.config.layout);
     let mut p = vec![
         ("error".to_string(), error.to_string()),
         ("error_description".to_string(), body.error_description),
@@ -758,7 +746,7 @@ fn error_params(shared: &Shared, e: &AadError, state: Option<&str>, error: &str)
 /// `prompt=none` and `login_hint`); POST is the page's form coming back.
 async fn authorize(
     req: Request<hyper::body::Incoming>,
-    shared: &Shared,
+    shared: &IdentityState,
     peer: SocketAddr,
     segment: &str,
     base: &str,
@@ -777,15 +765,15 @@ async fn authorize(
         TokenRequest::parse(query.as_bytes(), None)
     };
     let get = |k: &str| params.get(k).map(str::to_string);
-    let now = shared.clock.now();
+    let now = shared.core.clock.now();
     let method = if is_post { "POST" } else { "GET" };
     let client_id = params.get("client_id").map(str::to_string);
-    let directory = shared.directory();
-    let authority = shared.authority();
+    let directory = shared.core.directory();
+    let authority = shared.core.authority();
     let ctx = Ctx {
         directory: &directory,
         authority: &authority,
-        config: &shared.identity,
+        config: &shared.config,
         state: &shared.delegated,
         now,
         base,
@@ -932,7 +920,7 @@ async fn authorize(
 }
 
 /// Test-only: move the server's clock (`--test-controls`, loopback peers only).
-async fn advance_clock(req: Request<hyper::body::Incoming>, shared: &Shared) -> Response<Body> {
+async fn advance_clock(req: Request<hyper::body::Incoming>, shared: &IdentityState) -> Response<Body> {
     let (_, form) = match read_form(req, shared).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -944,8 +932,9 @@ async fn advance_clock(req: Request<hyper::body::Incoming>, shared: &Shared) -> 
     if seconds.abs() > 10 * 366 * 86_400 {
         return plain(StatusCode::BAD_REQUEST, "seconds out of range");
     }
-    shared.clock.advance(time::Duration::seconds(seconds));
+    shared.core.clock.advance(time::Duration::seconds(seconds));
     let now = shared
+        .core
         .clock
         .now()
         .format(&time::format_description::well_known::Rfc3339)

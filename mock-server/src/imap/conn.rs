@@ -30,7 +30,7 @@ const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x
 /// connection under the client's feet), answer a fatal handshake_failure alert, close.
 async fn fail_tls(mut tcp: TcpStream) {
     let mut buf = [0u8; READ_BUFFER];
-    let _ = tokio::time::timeout(crate::server::TLS_HANDSHAKE_TIMEOUT, tcp.read(&mut buf)).await;
+    let _ = tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, tcp.read(&mut buf)).await;
     let _ = tcp.write_all(&HANDSHAKE_FAILURE_ALERT).await;
     let _ = tcp.shutdown().await;
 }
@@ -296,7 +296,7 @@ pub async fn serve(
                     fail_tls(tcp).await;
                     return;
                 }
-                match tokio::time::timeout(crate::server::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => stream = Stream::Tls(Box::new(tls)),
                     _ => return,
                 }
@@ -365,25 +365,23 @@ pub async fn accept_loop(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     implicit_tls: bool,
-    shared: Arc<crate::server::Shared>,
-    config: super::ImapConfig,
+    imap: Arc<super::ImapState>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let max = config.max_connections;
+    let max = imap.config.max_connections;
     let stop = shutdown.clone();
-    crate::server::accept_connections(listener, max, "IMAP", stop, move |tcp, peer| {
+    crate::net::accept_connections(listener, max, "IMAP", stop, move |tcp, peer| {
         let acceptor = acceptor.clone();
-        let shared = shared.clone();
-        let config = config.clone();
+        let imap = imap.clone();
         let shutdown = shutdown.clone();
         async move {
-            let session = Session::new(shared, config, peer.to_string(), implicit_tls);
+            let session = Session::new(imap, peer.to_string(), implicit_tls);
             if implicit_tls && session.fault(crate::faults::Hook::ImapTls).is_some() {
                 fail_tls(tcp).await;
                 return;
             }
             if implicit_tls {
-                let tls = match tokio::time::timeout(crate::server::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let tls = match tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
                     _ => return,
                 };

@@ -8,7 +8,6 @@
 
 use super::personality as p;
 use crate::mailstore::{sequence_set_contains, FlagOp, Flags, Mailbox, Message, SearchContext, StoreError};
-use crate::server::Shared;
 use imap_codec::encode::Encoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::{IString, Literal, NString, QuotedChar, Vec1};
@@ -121,8 +120,8 @@ fn from_imap_date(d: &DateTime) -> Option<time::OffsetDateTime> {
 }
 
 impl MailState {
-    pub fn open(shared: &Shared, mailbox: &str) -> Option<Self> {
-        let mailbox = shared.store.mailbox(mailbox)?;
+    pub fn open(store: &crate::mailstore::Store, mailbox: &str) -> Option<Self> {
+        let mailbox = store.mailbox(mailbox)?;
         let changes = mailbox.changes();
         Some(Self {
             mailbox,

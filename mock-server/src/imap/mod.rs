@@ -33,6 +33,8 @@ pub const MAX_CONNECTIONS_PER_USER: u32 = 16;
 /// Autologout for authenticated sessions: RFC 3501's minimum and Exchange's
 /// `AuthenticatedConnectionTimeout` default, 30 minutes.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Concurrent IMAP connections across both ports (sized for 10,000 idle sessions).
+pub const MAX_IMAP_CONNECTIONS: usize = 20_000;
 /// Exchange's `PreAuthenticatedConnectionTimeout` default, 1 minute.
 pub const PRE_AUTH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -57,7 +59,7 @@ pub struct ImapConfig {
     pub max_literal: u32,
     /// Sessions per mailbox ([`MAX_CONNECTIONS_PER_USER`]).
     pub max_connections_per_user: u32,
-    /// IMAP connections in all ([`crate::server::MAX_IMAP_CONNECTIONS`]).
+    /// IMAP connections in all ([`MAX_IMAP_CONNECTIONS`]).
     pub max_connections: usize,
     /// A write that takes longer ends the connection: a client that stopped reading
     /// ([`conn::WRITE_TIMEOUT`]).
@@ -78,8 +80,35 @@ impl Default for ImapConfig {
             max_sasl_line: MAX_SASL_LINE,
             max_literal: MAX_LITERAL,
             max_connections_per_user: MAX_CONNECTIONS_PER_USER,
-            max_connections: crate::server::MAX_IMAP_CONNECTIONS,
+            max_connections: MAX_IMAP_CONNECTIONS,
             write_timeout: conn::WRITE_TIMEOUT,
         }
+    }
+}
+
+/// The IMAP server's state: the shared core, its configuration, and the open sessions
+/// per mailbox (for `max_connections_per_user`).
+#[derive(Debug)]
+pub struct ImapState {
+    pub core: std::sync::Arc<crate::state::Core>,
+    pub config: ImapConfig,
+    sessions_per_mailbox: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl ImapState {
+    pub fn new(core: std::sync::Arc<crate::state::Core>, config: ImapConfig) -> Self {
+        Self {
+            core,
+            config,
+            sessions_per_mailbox: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The per-mailbox session counts. Held only to read or bump a count, never across an
+    /// `.await`; a poisoned lock still holds valid counts.
+    pub(crate) fn sessions_per_mailbox(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u32>> {
+        self.sessions_per_mailbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -3,11 +3,10 @@
 
 use super::mail::MailState;
 use super::personality::{self as p, Personality};
-use super::ImapConfig;
+use super::{ImapConfig, ImapState};
 use crate::directory::access::{self, Access, Protocol};
-use crate::journal::{JournalEntry, Outcome};
+use crate::journal::{self, JournalEntry, Outcome};
 use crate::sasl::xoauth2;
-use crate::server::Shared;
 use crate::token::verifier::{self, Principal, PrincipalKind};
 use imap_codec::imap_types::command::{Command, CommandBody};
 use std::sync::Arc;
@@ -90,8 +89,7 @@ struct Login {
 }
 
 pub struct Session {
-    shared: Arc<Shared>,
-    config: ImapConfig,
+    imap: Arc<ImapState>,
     peer: String,
     tls: bool,
     state: State,
@@ -107,20 +105,20 @@ pub struct Session {
 
 /// One of a mailbox's `max_connections_per_user` places, held by a session.
 struct UserSlot {
-    shared: Arc<Shared>,
+    imap: Arc<ImapState>,
     mailbox: String,
 }
 
 impl UserSlot {
-    fn take(shared: &Arc<Shared>, mailbox: &str, limit: u32) -> Result<Self, u32> {
-        let mut counts = shared.imap_sessions_per_mailbox();
+    fn take(imap: &Arc<ImapState>, mailbox: &str, limit: u32) -> Result<Self, u32> {
+        let mut counts = imap.sessions_per_mailbox();
         let n = counts.entry(mailbox.to_string()).or_insert(0);
         if *n >= limit {
             return Err(*n);
         }
         *n += 1;
         Ok(Self {
-            shared: shared.clone(),
+            imap: imap.clone(),
             mailbox: mailbox.to_string(),
         })
     }
@@ -128,7 +126,7 @@ impl UserSlot {
 
 impl Drop for UserSlot {
     fn drop(&mut self) {
-        let mut counts = self.shared.imap_sessions_per_mailbox();
+        let mut counts = self.imap.sessions_per_mailbox();
         if let Some(n) = counts.get_mut(&self.mailbox) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -143,10 +141,9 @@ fn name(body: &CommandBody<'_>) -> &'static str {
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>, config: ImapConfig, peer: String, tls: bool) -> Self {
+    pub fn new(imap: Arc<ImapState>, peer: String, tls: bool) -> Self {
         Self {
-            shared,
-            config,
+            imap,
             peer,
             tls,
             state: State::NotAuthenticated,
@@ -160,11 +157,11 @@ impl Session {
     }
 
     pub fn config(&self) -> &ImapConfig {
-        &self.config
+        &self.imap.config
     }
 
     pub fn greeting(&self) -> Vec<u8> {
-        p::greeting(&self.config.fqdn).into_bytes()
+        p::greeting(&self.imap.config.fqdn).into_bytes()
     }
 
     pub fn expects(&self) -> Expect {
@@ -187,9 +184,9 @@ impl Session {
     /// The inactivity limit in the current state.
     pub fn timeout(&self) -> std::time::Duration {
         if self.login.is_some() {
-            self.config.idle_timeout
+            self.imap.config.idle_timeout
         } else {
-            self.config.pre_auth_timeout
+            self.imap.config.pre_auth_timeout
         }
     }
 
@@ -198,7 +195,7 @@ impl Session {
     }
 
     fn personality(&self) -> Personality {
-        self.config.personality
+        self.imap.config.personality
     }
 
     fn journal(
@@ -223,22 +220,14 @@ impl Session {
             (None, Some((t, a))) => (Some(t.clone()), Some(a.clone())),
             (None, None) => (None, None),
         };
-        self.shared.journal.record(JournalEntry {
-            seq: 0,
-            at: self.shared.clock.now(),
-            protocol: "imap",
+        self.imap.core.journal.record(JournalEntry {
             peer: Some(self.peer.clone()),
-            request,
-            summary: String::new(),
-            outcome,
-            status: 0,
             tenant,
             client_id,
-            error_code: None,
             error: error.map(str::to_string),
             reason,
             fix,
-            details: serde_json::Value::Null,
+            ..JournalEntry::new(journal::Protocol::Imap, self.imap.core.clock.now(), request, outcome)
         });
     }
 
@@ -294,7 +283,8 @@ impl Session {
 
     /// Ask for a fault at `hook` (greeting, TLS), journaled with this connection's peer.
     pub fn fault(&self, hook: crate::faults::Hook) -> Option<crate::faults::Fired> {
-        self.shared
+        self.imap
+            .core
             .fire(&crate::faults::Probe::new(hook), Some(self.peer.clone()))
     }
 
@@ -313,7 +303,7 @@ impl Session {
             command: Some(command),
             ..Probe::new(Hook::ImapCommand)
         };
-        let Some(fired) = self.shared.fire(&probe, Some(self.peer.clone())) else {
+        let Some(fired) = self.imap.core.fire(&probe, Some(self.peer.clone())) else {
             return self.command_inner(cmd);
         };
         let f = fired.fault;
@@ -370,7 +360,7 @@ impl Session {
 
         // A session whose token has expired is invalidated at its next command.
         if let Some(login) = &self.login {
-            let now = self.shared.clock.now();
+            let now = self.imap.core.clock.now();
             if now >= login.principal.expires {
                 r.line(p::TOKEN_EXPIRED_BYE);
                 r.action = Action::Close;
@@ -535,7 +525,7 @@ impl Session {
             // `=`, means "none": ask for it.)
             Some(ir) if !ir.is_empty() => self.finish_xoauth2(tag, &ir, true),
             _ => {
-                r.line(if self.config.bare_continuation {
+                r.line(if self.imap.config.bare_continuation {
                     "+\r\n"
                 } else {
                     "+ \r\n"
@@ -568,7 +558,7 @@ impl Session {
             self.after_failure(&mut r);
             return r;
         }
-        if line.len() > self.config.max_sasl_line {
+        if line.len() > self.imap.config.max_sasl_line {
             let mut r = Reply::new();
             r.tagged(&tag, p::COMMAND_TOO_LONG);
             self.failed_auth += 1;
@@ -579,7 +569,7 @@ impl Session {
                 Some(format!(
                     "the SASL response is {} bytes; Exchange takes at most {}",
                     line.len(),
-                    self.config.max_sasl_line
+                    self.imap.config.max_sasl_line
                 )),
                 Some("shrink the token (fewer optional or group claims)".into()),
             );
@@ -601,9 +591,9 @@ impl Session {
     /// `raw` is base64 (continuation line) or already decoded (SASL-IR through the codec).
     fn finish_xoauth2(&mut self, tag: &str, raw: &[u8], decoded: bool) -> Reply {
         let parsed = if decoded {
-            xoauth2::parse_message(raw, self.config.xoauth2_mode)
+            xoauth2::parse_message(raw, self.imap.config.xoauth2_mode)
         } else {
-            xoauth2::decode(raw, self.config.xoauth2_mode)
+            xoauth2::decode(raw, self.imap.config.xoauth2_mode)
         };
         let blob = match parsed {
             Ok(b) => b,
@@ -617,9 +607,9 @@ impl Session {
             }
         };
         let request = format!("AUTHENTICATE XOAUTH2 user={}", blob.user);
-        let now = self.shared.clock.now();
-        let directory = self.shared.directory().clone();
-        let principal = match verifier::verify(&blob.token, &self.shared.authority(), &directory, now) {
+        let now = self.imap.core.clock.now();
+        let directory = self.imap.core.directory().clone();
+        let principal = match verifier::verify(&blob.token, &self.imap.core.authority(), &directory, now) {
             Ok(p) => p,
             Err(rej) => return self.fail_auth(tag, request, rej.reason, rej.fix),
         };
@@ -646,8 +636,8 @@ impl Session {
             Access::Granted { mailbox } => {
                 let mut r = Reply::new();
                 r.tagged(tag, p::AUTH_COMPLETED);
-                let limit = self.config.max_connections_per_user;
-                match UserSlot::take(&self.shared, &mailbox, limit) {
+                let limit = self.imap.config.max_connections_per_user;
+                match UserSlot::take(&self.imap, &mailbox, limit) {
                     Ok(slot) => self.slot = Some(slot),
                     Err(open) => {
                         // Exchange's answer to too many connections for one mailbox is the
@@ -673,7 +663,7 @@ impl Session {
                     }
                     PrincipalKind::Delegated { upn, .. } => format!("user {upn}"),
                 };
-                self.mail = MailState::open(&self.shared, &mailbox);
+                self.mail = MailState::open(&self.imap.core.store, &mailbox);
                 self.login = Some(Login {
                     principal,
                     user: blob.user,
@@ -701,7 +691,7 @@ impl Session {
     }
 
     fn after_failure(&mut self, r: &mut Reply) {
-        if self.failed_auth >= self.config.max_failed_auth {
+        if self.failed_auth >= self.imap.config.max_failed_auth {
             r.line(p::TOO_MANY_FAILURES_BYE);
             r.action = Action::Close;
             self.state = State::Closed;
@@ -740,6 +730,6 @@ impl Session {
     }
 
     pub fn now(&self) -> OffsetDateTime {
-        self.shared.clock.now()
+        self.imap.core.clock.now()
     }
 }
