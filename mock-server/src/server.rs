@@ -564,7 +564,10 @@ impl MockServer {
                 auth_time: now,
             }
         };
-        self.identity.delegated.decide_device_code(user_code, Some(user), now)
+        self.identity
+            .delegated
+            .decide_device_code(user_code, Some(user), now)
+            .map_err(|e| e.to_string())
     }
 
     /// Decline a pending device code, as the Cancel button does: polling answers
@@ -573,6 +576,7 @@ impl MockServer {
         self.identity
             .delegated
             .decide_device_code(user_code, None, self.core.clock.now())
+            .map_err(|e| e.to_string())
     }
 
     /// Revoke the user's sign-in sessions (`Revoke-MgUserSignInSession`): refresh tokens

@@ -1,15 +1,32 @@
-//! The Microsoft identity platform (Entra ID) side: token endpoint, discovery, JWKS.
+//! The Microsoft identity platform (Entra ID) side: token endpoint, device code and
+//! authorization pages, discovery, JWKS.
 //!
-//! `routes` is the only module that touches HTTP; `issue` decides, `errors` phrases.
+//! `routes` matches method and path to a handler (`token_endpoint`, `device_login`,
+//! `authorize`, `discovery_endpoints`, `test_controls`); handlers carry `grant`'s
+//! decisions over HTTP through `reply`. `grant` has one file per grant; they share
+//! `lookup` (tenant and app), `consent` (scopes), `sign_in` (password, lockout), `store`
+//! (codes, refresh tokens) and `mint` (claims); `errors` phrases every refusal.
 
 pub mod assertion;
+mod authorize;
+pub mod consent;
 pub mod delegated;
+mod device_login;
 pub mod discovery;
+mod discovery_endpoints;
 pub mod errors;
+pub mod grant;
 pub mod issue;
+pub mod lookup;
+pub mod mint;
 pub mod pages;
+mod reply;
 pub mod request;
 pub mod routes;
+pub mod sign_in;
+pub mod store;
+mod test_controls;
+mod token_endpoint;
 
 pub use errors::{AadError, DescriptionLayout};
 pub use issue::Issued;
@@ -69,7 +86,7 @@ impl Default for IdentityConfig {
             nonce_header: false,
             layout: DescriptionLayout::Crlf,
             multi_tenant_grant_error_code: 90010,
-            refresh_inactivity: delegated::DEFAULT_REFRESH_INACTIVITY,
+            refresh_inactivity: store::DEFAULT_REFRESH_INACTIVITY,
             test_controls: false,
             max_request_body: routes::MAX_TOKEN_REQUEST_BODY,
         }
@@ -86,5 +103,5 @@ pub struct IdentityState {
     /// `host:port` forms under which clients may reach us (for instance discovery).
     pub authorities: Vec<String>,
     /// Device codes, authorization codes, refresh tokens, lockouts, revocations.
-    pub delegated: delegated::DelegatedState,
+    pub delegated: store::DelegatedState,
 }
