@@ -870,3 +870,341 @@ async fn test_controls_are_off_by_default_and_move_the_clock_when_on() {
         .expect("POST");
     assert_eq!(r.status(), 400);
 }
+
+// ---- Refresh tokens as Entra redeems them (issue #18, item 1) ----
+
+const GRANTED_V2_SCOPE: &str = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid profile";
+
+async fn refresh_with(c: &reqwest::Client, url: &str, token: &str, extra: &[(&str, &str)]) -> Reply {
+    let app08 = app(8);
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("client_id", app08.as_str()),
+        ("refresh_token", token),
+    ];
+    form.extend_from_slice(extra);
+    post_form(c, url, &form).await
+}
+
+fn rt(r: &Reply) -> String {
+    r.json["refresh_token"].as_str().expect("refresh_token").to_string()
+}
+
+#[tokio::test]
+async fn refresh_without_scope_gives_the_granted_scopes_and_a_new_refresh_token() {
+    let server = frozen_server().await;
+    let c = client(&server);
+    let rt1 = rt(&ropc(&server, &c, USER, PASSWORD, IMAP_SCOPE).await);
+
+    // v2 without scope: the scopes granted to the refresh token, not a Graph token.
+    let r = refresh_with(&c, &v2_token(&server), &rt1, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["scope"], GRANTED_V2_SCOPE);
+    assert_user_token(
+        r.json["access_token"].as_str().expect("at"),
+        "https://outlook.office.com",
+    );
+    let rt2 = rt(&r);
+    assert_ne!(rt1, rt2);
+    assert!(r.json["id_token"].is_string(), "openid was granted: {}", r.json);
+    // The new refresh token carries the same grant.
+    let r = refresh_with(&c, &v2_token(&server), &rt2, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["scope"], GRANTED_V2_SCOPE);
+
+    // v1 without resource: the resource granted, numbers as strings, a new refresh token.
+    let r = refresh_with(&c, &v1_token(&server), &rt2, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["resource"], "https://outlook.office.com");
+    assert_eq!(r.json["scope"], "IMAP.AccessAsUser.All POP.AccessAsUser.All SMTP.Send");
+    assert_eq!(r.json["expires_in"], "3599");
+    assert!(r.json["refresh_token"].as_str().is_some_and(|t| t != rt2));
+    assert_user_token(
+        r.json["access_token"].as_str().expect("at"),
+        "https://outlook.office.com",
+    );
+}
+
+#[tokio::test]
+async fn refresh_with_a_subset_another_resource_or_an_unconsented_scope() {
+    let server = frozen_server().await;
+    let c = client(&server);
+    let app08 = app(8);
+    let rt1 = rt(&ropc(&server, &c, USER, PASSWORD, IMAP_SCOPE).await);
+
+    // A subset (no OpenID scopes): that resource, with Entra's static consent (every
+    // consented permission of it), no id_token, and still a new refresh token.
+    let r = refresh_with(
+        &c,
+        &v2_token(&server),
+        &rt1,
+        &[("scope", "https://outlook.office.com/IMAP.AccessAsUser.All")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(
+        r.json["scope"],
+        "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send"
+    );
+    assert!(r.json.get("id_token").is_none(), "{}", r.json);
+    assert!(r.json["refresh_token"].is_string(), "{}", r.json);
+
+    // The other Exchange identifier: a token for that audience.
+    let r = refresh_with(
+        &c,
+        &v2_token(&server),
+        &rt1,
+        &[(
+            "scope",
+            "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access",
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_user_token(
+        r.json["access_token"].as_str().expect("at"),
+        "https://outlook.office365.com",
+    );
+    assert_eq!(
+        r.json["scope"],
+        "https://outlook.office365.com/IMAP.AccessAsUser.All https://outlook.office365.com/POP.AccessAsUser.All https://outlook.office365.com/SMTP.Send offline_access"
+    );
+
+    // A resource never consented: AADSTS65001, consent_required.
+    let consent_text = format!("The user or administrator has not consented to use the application with ID '{app08}' named 'Desktop Mail Client'. Send an interactive authorization request for this user and resource.");
+    let r = refresh_with(
+        &c,
+        &v2_token(&server),
+        &rt1,
+        &[(
+            "scope",
+            "https://graph.microsoft.com/User.Read offline_access openid profile",
+        )],
+    )
+    .await;
+    let d = assert_aad_error(&r, 400, "invalid_grant", 65001);
+    assert_eq!(r.json["suberror"], "consent_required", "{}", r.json);
+    assert!(d.contains(&consent_text), "{d}");
+    // A permission of the granted resource that was never consented: the same answer.
+    let r = refresh_with(
+        &c,
+        &v2_token(&server),
+        &rt1,
+        &[(
+            "scope",
+            "https://outlook.office.com/EWS.AccessAsUser.All offline_access",
+        )],
+    )
+    .await;
+    assert_aad_error(&r, 400, "invalid_grant", 65001);
+    assert_eq!(r.json["suberror"], "consent_required", "{}", r.json);
+
+    // Once the administrator consents to Graph User.Read, the same refresh token buys a
+    // Graph token (multi-resource refresh token).
+    let admin = server.admin();
+    admin
+        .add_app_permission(&app08, "Microsoft Graph", "delegated", "User.Read")
+        .expect("add permission");
+    admin.grant_admin_consent(&app08).expect("consent");
+    let r = refresh_with(
+        &c,
+        &v2_token(&server),
+        &rt1,
+        &[(
+            "scope",
+            "https://graph.microsoft.com/User.Read offline_access openid profile",
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let claims = claims(r.json["access_token"].as_str().expect("at"));
+    assert_eq!(claims["aud"], "https://graph.microsoft.com");
+    assert_eq!(claims["tid"], CONTOSO);
+    let scp = claims["scp"].as_str().expect("scp");
+    assert!(scp.split(' ').any(|s| s == "User.Read"), "{scp}");
+    let scope = r.json["scope"].as_str().expect("scope");
+    assert!(scope.split(' ').any(|s| s == "User.Read"), "{scope}");
+    assert_eq!(scope.split(' ').filter(|s| *s == "openid").count(), 1, "{scope}");
+    assert!(r.json["refresh_token"].is_string() && r.json["id_token"].is_string());
+}
+
+// ---- Device code on /organizations, /common and /consumers (issue #18, item 2) ----
+
+const FABRIKAM_USER: &str = "anna.lee@fabrikam.onmicrosoft.com";
+
+/// The demo directory plus a Fabrikam user; with `app_in_fabrikam`, app 08 is registered
+/// in Fabrikam as well (as a multi-tenant app is, once consented there).
+fn with_fabrikam_user(app_in_fabrikam: bool) -> mock_server::Directory {
+    let mut d = mock_server::directory::fixture::demo_tenant().expect("demo");
+    let app08 = d.tenants[0].application(&app(8)).expect("app 08").clone();
+    let fabrikam = &mut d.tenants[1];
+    assert_eq!(fabrikam.id, common::FABRIKAM);
+    fabrikam.users.push(mock_server::directory::User {
+        upn: FABRIKAM_USER.into(),
+        object_id: "00000000-0000-4000-8000-00000000f001".into(),
+        display_name: "Anna Lee".into(),
+        password: Some(mock_server::secret::Secret::new(PASSWORD.into())),
+        account_enabled: true,
+        mfa_required: false,
+    });
+    if app_in_fabrikam {
+        fabrikam.applications.push(app08);
+    }
+    d
+}
+
+async fn start_device_at(c: &reqwest::Client, server: &MockServer, segment: &str) -> Reply {
+    let app08 = app(8);
+    post_form(
+        c,
+        &format!("{}/{segment}/oauth2/v2.0/devicecode", server.https_url()),
+        &[("client_id", &app08), ("scope", IMAP_SCOPE)],
+    )
+    .await
+}
+
+async fn poll_at(c: &reqwest::Client, server: &MockServer, segment: &str, device_code: &str) -> Reply {
+    let app08 = app(8);
+    post_form(
+        c,
+        &format!("{}/{segment}/oauth2/v2.0/token", server.https_url()),
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", &app08),
+            ("device_code", device_code),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn device_code_on_organizations_takes_the_tenant_of_the_user_who_signs_in() {
+    let server = frozen_server().await;
+    let c = client(&server);
+    let flow = start_device_at(&c, &server, "organizations").await;
+    assert_eq!(flow.status, 200, "{}", flow.json);
+    assert_eq!(flow.json["interval"], 5);
+    let dc = flow.json["device_code"].as_str().expect("dc");
+    assert_aad_error(
+        &poll_at(&c, &server, "organizations", dc).await,
+        400,
+        "authorization_pending",
+        70016,
+    );
+    server
+        .approve_device_code(flow.json["user_code"].as_str().expect("uc"), USER)
+        .expect("approve");
+    server.clock().advance(Duration::seconds(5));
+    // Polling where the code was not issued (the tenant endpoint) does not find it.
+    assert_aad_error(
+        &poll_at(&c, &server, CONTOSO, dc).await,
+        400,
+        "bad_verification_code",
+        70018,
+    );
+    let r = poll_at(&c, &server, "organizations", dc).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["scope"], GRANTED_V2_SCOPE);
+    assert_user_token(
+        r.json["access_token"].as_str().expect("at"),
+        "https://outlook.office.com",
+    );
+    let id = claims(r.json["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["tid"], CONTOSO);
+    assert_eq!(id["iss"], format!("{}/{CONTOSO}/v2.0", server.https_url()));
+    assert!(r.json["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn device_code_on_common_signs_in_a_user_of_another_tenant_on_the_page() {
+    let server = MockServer::builder()
+        .directory(with_fabrikam_user(true))
+        .clock(Clock::frozen(OffsetDateTime::now_utc()))
+        .start()
+        .await
+        .expect("start");
+    let c = client(&server);
+    let flow = start_device_at(&c, &server, "common").await;
+    assert_eq!(flow.status, 200, "{}", flow.json);
+    let user_code = flow.json["user_code"].as_str().expect("uc");
+    let url = format!("{}/devicelogin", server.https_url());
+    let (_, body) = page(
+        &c,
+        &url,
+        &[
+            ("otc", user_code),
+            ("login", FABRIKAM_USER),
+            ("passwd", PASSWORD),
+            ("action", "accept"),
+        ],
+    )
+    .await;
+    assert!(
+        body.contains("You have signed in to the Desktop Mail Client application on your device."),
+        "{body}"
+    );
+    let r = poll_at(&c, &server, "common", flow.json["device_code"].as_str().expect("dc")).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let at = claims(r.json["access_token"].as_str().expect("at"));
+    assert_eq!(at["tid"], common::FABRIKAM);
+    assert_eq!(at["iss"], format!("https://sts.windows.net/{}/", common::FABRIKAM));
+    assert_eq!(at["upn"], FABRIKAM_USER);
+    let id = claims(r.json["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["iss"], format!("{}/{}/v2.0", server.https_url(), common::FABRIKAM));
+}
+
+#[tokio::test]
+async fn device_code_on_organizations_for_a_user_whose_tenant_lacks_the_app_is_700016() {
+    let server = MockServer::builder()
+        .directory(with_fabrikam_user(false))
+        .clock(Clock::frozen(OffsetDateTime::now_utc()))
+        .start()
+        .await
+        .expect("start");
+    let c = client(&server);
+    let app08 = app(8);
+    // On the page: Entra's refusal, before any approval.
+    let flow = start_device_at(&c, &server, "organizations").await;
+    let user_code = flow.json["user_code"].as_str().expect("uc");
+    let (_, body) = page(
+        &c,
+        &format!("{}/devicelogin", server.https_url()),
+        &[
+            ("otc", user_code),
+            ("login", FABRIKAM_USER),
+            ("passwd", PASSWORD),
+            ("action", "accept"),
+        ],
+    )
+    .await;
+    assert!(
+        body.contains(&format!(
+            "AADSTS700016: Application with identifier &#39;{app08}&#39; was not found in the directory"
+        )),
+        "{body}"
+    );
+    // Approved through the API anyway: the poll answers 700016.
+    server.approve_device_code(user_code, FABRIKAM_USER).expect("approve");
+    let r = poll_at(
+        &c,
+        &server,
+        "organizations",
+        flow.json["device_code"].as_str().expect("dc"),
+    )
+    .await;
+    assert_aad_error(&r, 400, "unauthorized_client", 700016);
+}
+
+#[tokio::test]
+async fn device_code_on_consumers_is_refused_for_a_work_account_app() {
+    let server = frozen_server().await;
+    let c = client(&server);
+    let app08 = app(8);
+    let text = format!("AADSTS9002332: Application '{app08}' (Desktop Mail Client) is configured for use by Azure Active Directory users only. Please do not use the /consumers endpoint to serve this request.\r\n");
+    let r = start_device_at(&c, &server, "consumers").await;
+    let d = assert_aad_error(&r, 400, "invalid_request", 9002332);
+    assert!(d.starts_with(&text), "{d}");
+    let r = poll_at(&c, &server, "consumers", "any-device-code").await;
+    let d = assert_aad_error(&r, 400, "invalid_request", 9002332);
+    assert!(d.starts_with(&text), "{d}");
+}

@@ -41,7 +41,12 @@ impl Granted {
             } else {
                 self.scp.iter().map(|p| format!("{}/{p}", self.audience)).collect()
             };
-        out.extend(self.oidc.iter().cloned());
+        // Graph's consented `openid`/`profile` are in `scp` already: name each scope once.
+        for o in &self.oidc {
+            if !out.contains(o) {
+                out.push(o.clone());
+            }
+        }
         out.join(" ")
     }
 }

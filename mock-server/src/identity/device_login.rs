@@ -4,11 +4,14 @@
 
 use super::errors::AadError;
 use super::grant::device_code;
+use super::lookup::find_app;
 use super::pages;
 use super::reply::{error_response, html, json_response, no_store, page_text, read_form, record, with_ctx, Body};
 use super::request::EndpointVersion;
 use super::sign_in::{check_password, SignedIn};
+use super::store::PendingDevice;
 use super::IdentityState;
+use crate::directory::{Directory, Tenant};
 use crate::journal::Outcome;
 use http::{Request, Response, StatusCode};
 use std::net::SocketAddr;
@@ -74,7 +77,7 @@ pub(super) async fn device_login(
     };
     let now = shared.core.clock.now();
     let otc = form.get("otc").unwrap_or("").trim().to_string();
-    let Some((client_id, tenant_id)) = shared.delegated.device_code_info(&otc, now) else {
+    let Some(pending) = shared.delegated.device_code_info(&otc, now) else {
         record(
             shared,
             peer,
@@ -93,10 +96,11 @@ pub(super) async fn device_login(
             pages::enter_code(Some("That code didn't work. Check the code and try again.")),
         );
     };
+    let client_id = pending.client_id.clone();
     let (app_name, permissions) = {
         let directory = shared.core.directory();
         let app = directory
-            .tenant_by_id(&tenant_id)
+            .tenant_by_id(&pending.app_tenant_id)
             .and_then(|t| t.application(&client_id));
         (
             app.map(|a| a.display_name.clone()).unwrap_or_default(),
@@ -125,7 +129,7 @@ pub(super) async fn device_login(
             form.summary(),
             outcome,
             200,
-            Some(tenant_id.clone()),
+            pending.tenant_id.clone(),
             Some(client_id.clone()),
             err,
             reason,
@@ -139,11 +143,10 @@ pub(super) async fn device_login(
     }
     let signed_in = {
         let directory = shared.core.directory();
-        match directory.tenant_by_id(&tenant_id) {
-            Some(tenant) => check_password(&shared.delegated, tenant, login, form.get("passwd").unwrap_or(""), now)
-                .map(|u| SignedIn::new(tenant, u, now)),
-            None => Err(AadError::tenant_not_found(&tenant_id)),
-        }
+        sign_in_tenant(&directory, &pending, login).and_then(|tenant| {
+            check_password(&shared.delegated, tenant, login, form.get("passwd").unwrap_or(""), now)
+                .map(|u| SignedIn::new(tenant, u, now))
+        })
     };
     match signed_in {
         Ok(user) => {
@@ -175,4 +178,19 @@ pub(super) async fn device_login(
             )
         }
     }
+}
+
+/// The tenant the person signs in to: the flow's, or for a flow started on
+/// `/organizations` or `/common` the tenant of the user name's domain, where the app must
+/// be registered too (else Entra's AADSTS700016, shown on the page).
+fn sign_in_tenant<'d>(directory: &'d Directory, pending: &PendingDevice, login: &str) -> Result<&'d Tenant, AadError> {
+    if let Some(id) = &pending.tenant_id {
+        return directory.tenant_by_id(id).ok_or_else(|| AadError::tenant_not_found(id));
+    }
+    let domain = login.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    let tenant = directory
+        .tenant(domain)
+        .ok_or_else(|| AadError::unknown_user(login, if domain.is_empty() { "organizations" } else { domain }))?;
+    find_app(directory, tenant, &pending.client_id)?;
+    Ok(tenant)
 }

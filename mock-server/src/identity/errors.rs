@@ -160,6 +160,21 @@ impl AadError {
         .with_fix("use the tenant-specific authority https://…/{tenant id}")
     }
 
+    /// `/consumers` (personal Microsoft accounts) with an app registered for work and
+    /// school accounts only. Text from live answers quoted by several projects (the error
+    /// reference's template says "Microsoft Entra users only"); `invalid_request` and 400
+    /// as for the other "wrong endpoint for this app" errors (UNCONFIRMED).
+    pub fn work_accounts_only(app_id: &str, app_name: &str) -> Self {
+        Self::new(
+            9002332,
+            "invalid_request",
+            400,
+            format!("Application '{app_id}' ({app_name}) is configured for use by Azure Active Directory users only. Please do not use the /consumers endpoint to serve this request."),
+            format!("app '{app_name}' signs in work and school accounts only; /consumers is the personal Microsoft account endpoint"),
+        )
+        .with_fix("use the tenant (e.g. /contoso.onmicrosoft.com/) or /organizations in the authority")
+    }
+
     pub fn app_not_found(app_id: &str, tenant_label: &str, reason: String) -> Self {
         Self::new(
             700016,

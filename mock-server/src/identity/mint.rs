@@ -92,19 +92,41 @@ fn pairwise_sub(oid: &str, app_id: &str) -> String {
     b64url(&d.as_ref()[..32])
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn mint(
-    ctx: &Ctx<'_>,
-    version: EndpointVersion,
-    tenant: &Tenant,
-    app: &Application,
-    user: &SignedIn,
-    granted: &Granted,
-    nonce: Option<&str>,
-    client_info: bool,
-    appidacr: &'static str,
-    credential: String,
-) -> Result<Issued, AadError> {
+/// One delegated answer to mint: who, for which app and resource, and how it was asked.
+pub(crate) struct Delegation<'a> {
+    pub version: EndpointVersion,
+    /// The user's tenant: `tid`, `iss`, and where the refresh token may be redeemed.
+    pub tenant: &'a Tenant,
+    pub app: &'a Application,
+    pub user: &'a SignedIn,
+    pub granted: &'a Granted,
+    /// The authorization request's `nonce`, echoed in the v2 id_token.
+    pub nonce: Option<&'a str>,
+    /// `client_info=1` was sent.
+    pub client_info: bool,
+    pub appidacr: &'static str,
+    /// How the client and user proved themselves, for the journal.
+    pub credential: String,
+    /// Answer with a new refresh token even without `offline_access` in this request:
+    /// a refresh token grant always returns the next refresh token (Entra's documented
+    /// refresh response has `refresh_token` unconditionally).
+    pub rotate: bool,
+}
+
+/// Sign the access token (and id_token), keep the refresh token, build the body.
+pub(crate) fn mint(ctx: &Ctx<'_>, d: Delegation<'_>) -> Result<Issued, AadError> {
+    let Delegation {
+        version,
+        tenant,
+        app,
+        user,
+        granted,
+        nonce,
+        client_info,
+        appidacr,
+        credential,
+        rotate,
+    } = d;
     let u = tenant
         .user(&user.upn)
         .ok_or_else(|| AadError::unknown_user(&user.upn, tenant.primary_domain()))?;
@@ -153,11 +175,13 @@ pub(crate) fn mint(
     let header_nonce = ctx.config.nonce_header.then(|| random_token(32));
     let access_token = ctx.authority.sign(&claims, header_nonce.as_deref()).map_err(sign_err)?;
 
-    let refresh = granted.offline().then(|| {
+    let refresh = (rotate || granted.offline()).then(|| {
         ctx.state.store_refresh(
             RefreshGrant {
                 client_id: app.app_id.clone(),
                 user: user.clone(),
+                scope: granted.v2_scope(),
+                audience: granted.audience.clone(),
                 issued: ctx.now,
                 last_used: ctx.now,
             },

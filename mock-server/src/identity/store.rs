@@ -53,12 +53,26 @@ pub enum DeviceCodeError {
     OtherTenant,
 }
 
+/// What the verification page needs to know about a pending user code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDevice {
+    pub client_id: String,
+    /// `None`: started on `/organizations` or `/common`; the user's domain decides.
+    pub tenant_id: Option<String>,
+    /// Where the app is registered.
+    pub app_tenant_id: String,
+}
+
 /// A device authorization waiting for (or holding) the person's decision.
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceFlow {
     pub user_code: String,
     pub client_id: String,
-    pub tenant_id: String,
+    /// The tenant the flow runs in; `None` for a flow started on `/organizations` or
+    /// `/common`, whose tenant is the one of the user who signs in.
+    pub tenant_id: Option<String>,
+    /// Where the app is registered (for the verification page's app name).
+    pub app_tenant_id: String,
     pub version: EndpointVersion,
     /// `scope` (v2) or `resource` (v1) as the client asked.
     pub requested: String,
@@ -86,6 +100,11 @@ pub(crate) struct AuthCode {
 pub(crate) struct RefreshGrant {
     pub client_id: String,
     pub user: SignedIn,
+    /// What was granted, as a v2 `scope` (resource-prefixed permissions and OpenID
+    /// scopes): a refresh request without `scope` gets exactly this again.
+    pub scope: String,
+    /// The resource (`aud`) granted: a v1 refresh request without `resource` gets it.
+    pub audience: String,
     /// When this token was issued (the 700082 text names it).
     pub issued: OffsetDateTime,
     pub last_used: OffsetDateTime,
@@ -170,8 +189,8 @@ impl DelegatedState {
         if flow.status != DeviceStatus::Pending {
             return Err(DeviceCodeError::AlreadyUsed);
         }
-        if let Some(u) = &user {
-            if u.tenant_id != flow.tenant_id {
+        if let (Some(u), Some(tenant_id)) = (&user, &flow.tenant_id) {
+            if &u.tenant_id != tenant_id {
                 return Err(DeviceCodeError::OtherTenant);
             }
         }
@@ -185,7 +204,7 @@ impl DelegatedState {
     }
 
     /// The client and tenant of a pending user code (for the verification page).
-    pub fn device_code_info(&self, user_code: &str, now: OffsetDateTime) -> Option<(String, String)> {
+    pub fn device_code_info(&self, user_code: &str, now: OffsetDateTime) -> Option<PendingDevice> {
         let inner = self.lock();
         inner
             .devices
@@ -195,7 +214,11 @@ impl DelegatedState {
                     && f.status == DeviceStatus::Pending
                     && now < f.expires
             })
-            .map(|f| (f.client_id.clone(), f.tenant_id.clone()))
+            .map(|f| PendingDevice {
+                client_id: f.client_id.clone(),
+                tenant_id: f.tenant_id.clone(),
+                app_tenant_id: f.app_tenant_id.clone(),
+            })
     }
 
     /// Keep a new device flow under `device_code`.

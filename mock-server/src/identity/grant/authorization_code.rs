@@ -8,7 +8,7 @@ use crate::identity::consent::grant_scopes;
 use crate::identity::errors::AadError;
 use crate::identity::issue::Issued;
 use crate::identity::lookup::{find_app, resolve_tenant, MultiTenantUse};
-use crate::identity::mint::mint;
+use crate::identity::mint::{mint, Delegation};
 use crate::identity::request::{EndpointVersion, TokenRequest};
 use crate::identity::sign_in::{check_password, SignedIn};
 use crate::identity::store::{random_token, AuthCode, AUTH_CODE_LIFETIME};
@@ -242,18 +242,21 @@ pub fn grant(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &Token
     let who = code.user.upn.clone();
     mint(
         ctx,
-        version,
-        tenant,
-        app,
-        &code.user,
-        &granted,
-        code.nonce.as_deref(),
-        req.get("client_info") == Some("1"),
-        appidacr,
-        format!(
-            "authorization code of {who} redeemed by {how}{}",
-            if code.challenge.is_some() { " with PKCE" } else { "" }
-        ),
+        Delegation {
+            version,
+            tenant,
+            app,
+            user: &code.user,
+            granted: &granted,
+            nonce: code.nonce.as_deref(),
+            client_info: req.get("client_info") == Some("1"),
+            appidacr,
+            credential: format!(
+                "authorization code of {who} redeemed by {how}{}",
+                if code.challenge.is_some() { " with PKCE" } else { "" }
+            ),
+            rotate: false,
+        },
     )
 }
 

@@ -1,13 +1,20 @@
 //! The device code flow (RFC 8628): `POST …/devicecode` hands out a device code and a
 //! user code; the person enters the user code on `/devicelogin` (or a test approves it);
 //! the client polls the token endpoint with the device code (reference §1.3).
+//!
+//! On `/organizations` and `/common` the code is issued without a tenant: the tenant is
+//! the one of the user who signs in on the verification page (or whom a test approves),
+//! and the tokens carry it (`tid`, `iss`). The app must be registered there too, else
+//! the poll answers AADSTS700016. `/consumers` is for personal Microsoft accounts, which
+//! the demo apps do not accept: AADSTS9002332.
 
 use super::{client_auth, client_id, Ctx};
+use crate::directory::{Application, MultiTenant, Tenant, TenantSegment};
 use crate::identity::consent::grant_scopes;
 use crate::identity::errors::AadError;
 use crate::identity::issue::Issued;
-use crate::identity::lookup::{find_app, resolve_tenant, MultiTenantUse};
-use crate::identity::mint::mint;
+use crate::identity::lookup::{find_app, home_of, resolve_tenant, MultiTenantUse};
+use crate::identity::mint::{mint, Delegation};
 use crate::identity::request::{EndpointVersion, TokenRequest};
 use crate::identity::store::{random_token, DeviceFlow, DeviceStatus, DEVICE_CODE_INTERVAL, DEVICE_CODE_LIFETIME};
 
@@ -25,6 +32,60 @@ fn random_user_code() -> String {
         .collect()
 }
 
+/// Where a device flow runs: a tenant, or a multi-tenant segment whose tenant the
+/// signing-in user decides.
+enum FlowTenant<'d> {
+    Tenant(&'d Tenant),
+    Multi(MultiTenant),
+}
+
+/// Resolve the segment of a device-code request (either endpoint): a tenant as every
+/// grant does; `/organizations` and `/common` accepted; `/consumers` refused for our
+/// work-account-only apps (before that, a missing `client_id` is 900144).
+fn flow_tenant<'d>(ctx: &Ctx<'d>, segment: &str, req: &TokenRequest) -> Result<FlowTenant<'d>, AadError> {
+    match ctx.directory.resolve_segment(segment) {
+        TenantSegment::MultiTenant(MultiTenant::Consumers) => {
+            let client_id = client_id(req)?;
+            match home_of(ctx.directory, client_id) {
+                Some((_, app)) => Err(AadError::work_accounts_only(&app.app_id, &app.display_name)),
+                None => Err(AadError::app_not_found(
+                    client_id,
+                    "consumers",
+                    format!("no app with client id {client_id} in any tenant of the directory"),
+                )),
+            }
+        }
+        TenantSegment::MultiTenant(m) => Ok(FlowTenant::Multi(m)),
+        _ => resolve_tenant(
+            ctx.directory,
+            segment,
+            Some(DEVICE_CODE_GRANT),
+            MultiTenantUse::Refused,
+            ctx.config,
+        )
+        .map(FlowTenant::Tenant),
+    }
+}
+
+/// The app a device-code request names, and the tenant to check its scopes in: the
+/// flow's tenant, or on a multi-tenant segment the app's home tenant.
+fn flow_app<'d>(
+    ctx: &Ctx<'d>,
+    flow_tenant: &FlowTenant<'d>,
+    client_id: &str,
+) -> Result<(&'d Tenant, &'d Application), AadError> {
+    match flow_tenant {
+        FlowTenant::Tenant(t) => Ok((t, find_app(ctx.directory, t, client_id)?)),
+        FlowTenant::Multi(m) => home_of(ctx.directory, client_id).ok_or_else(|| {
+            AadError::app_not_found(
+                client_id,
+                m.as_str(),
+                format!("no app with client id {client_id} in any tenant of the directory"),
+            )
+        }),
+    }
+}
+
 /// `POST /{t}/oauth2[/v2.0]/devicecode`: the device authorization response.
 pub fn start(
     ctx: &Ctx<'_>,
@@ -32,15 +93,9 @@ pub fn start(
     segment: &str,
     req: &TokenRequest,
 ) -> Result<serde_json::Value, AadError> {
-    let tenant = resolve_tenant(
-        ctx.directory,
-        segment,
-        Some(DEVICE_CODE_GRANT),
-        MultiTenantUse::Refused,
-        ctx.config,
-    )?;
+    let flow_tenant = flow_tenant(ctx, segment, req)?;
     let client_id = client_id(req)?;
-    let app = find_app(ctx.directory, tenant, client_id)?;
+    let (tenant, app) = flow_app(ctx, &flow_tenant, client_id)?;
     if !app.public_client {
         return Err(AadError::no_credential_for_confidential()
             .with_fix("the device code flow needs 'Allow public client flows' on the app registration"));
@@ -63,7 +118,11 @@ pub fn start(
         DeviceFlow {
             user_code: user_code.clone(),
             client_id: app.app_id.clone(),
-            tenant_id: tenant.id.clone(),
+            tenant_id: match flow_tenant {
+                FlowTenant::Tenant(t) => Some(t.id.clone()),
+                FlowTenant::Multi(_) => None,
+            },
+            app_tenant_id: tenant.id.clone(),
             version,
             requested: requested.to_string(),
             expires: ctx.now + DEVICE_CODE_LIFETIME,
@@ -100,29 +159,38 @@ pub fn start(
 
 /// The token endpoint polled with `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
 pub fn grant(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &TokenRequest) -> Result<Issued, AadError> {
-    let tenant = resolve_tenant(
-        ctx.directory,
-        segment,
-        Some(DEVICE_CODE_GRANT),
-        MultiTenantUse::Refused,
-        ctx.config,
-    )?;
+    let flow_tenant = flow_tenant(ctx, segment, req)?;
     let client_id = client_id(req)?;
     // MSAL for Python sends the device code as both `device_code` and `code`.
     let code = req
         .get("device_code")
         .or(req.get("code"))
         .ok_or_else(|| AadError::missing_parameter("device_code"))?;
-    let app = find_app(ctx.directory, tenant, client_id)?;
+    let (_, app) = flow_app(ctx, &flow_tenant, client_id)?;
     let (appidacr, how) = client_auth(app, req)?;
     let (flow, user) = ctx.state.poll_device(code, ctx.now, |flow| {
-        if !flow.client_id.eq_ignore_ascii_case(client_id) || flow.tenant_id != tenant.id {
+        // Poll where the code was issued: the same tenant, or a multi-tenant segment.
+        let same_place = match (&flow_tenant, &flow.tenant_id) {
+            (FlowTenant::Tenant(t), Some(id)) => &t.id == id,
+            (FlowTenant::Multi(_), None) => true,
+            _ => false,
+        };
+        if !flow.client_id.eq_ignore_ascii_case(client_id) || !same_place {
             return Err(AadError::bad_verification_code(
                 "the device_code was issued to another client or tenant",
             ));
         }
         Ok(())
     })?;
+    // The user's tenant: for a multi-tenant flow, the one they signed in to.
+    let tenant = match flow_tenant {
+        FlowTenant::Tenant(t) => t,
+        FlowTenant::Multi(_) => ctx
+            .directory
+            .tenant_by_id(&user.tenant_id)
+            .ok_or_else(|| AadError::tenant_not_found(&user.tenant_id))?,
+    };
+    let app = find_app(ctx.directory, tenant, client_id)?;
     let granted = match flow.version {
         EndpointVersion::V2 => grant_scopes(app, tenant, version, Some(&flow.requested), None)?,
         EndpointVersion::V1 => grant_scopes(app, tenant, version, req.get("scope"), Some(&flow.requested))?,
@@ -130,14 +198,17 @@ pub fn grant(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &Token
     let who = user.upn.clone();
     mint(
         ctx,
-        version,
-        tenant,
-        app,
-        &user,
-        &granted,
-        None,
-        req.get("client_info") == Some("1"),
-        appidacr,
-        format!("device code approved by {who} on {how}"),
+        Delegation {
+            version,
+            tenant,
+            app,
+            user: &user,
+            granted: &granted,
+            nonce: None,
+            client_info: req.get("client_info") == Some("1"),
+            appidacr,
+            credential: format!("device code approved by {who} on {how}"),
+            rotate: false,
+        },
     )
 }

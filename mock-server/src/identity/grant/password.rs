@@ -7,7 +7,7 @@ use crate::identity::consent::grant_scopes;
 use crate::identity::errors::AadError;
 use crate::identity::issue::Issued;
 use crate::identity::lookup::{find_app, resolve_tenant, MultiTenantUse};
-use crate::identity::mint::mint;
+use crate::identity::mint::{mint, Delegation};
 use crate::identity::request::{EndpointVersion, TokenRequest};
 use crate::identity::sign_in::{check_password, SignedIn};
 
@@ -33,14 +33,17 @@ pub fn grant(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &Token
     let signed_in = SignedIn::new(tenant, user, ctx.now);
     mint(
         ctx,
-        version,
-        tenant,
-        app,
-        &signed_in,
-        &granted,
-        None,
-        req.get("client_info") == Some("1"),
-        appidacr,
-        format!("password grant (ROPC) for {} on {how}", user.upn),
+        Delegation {
+            version,
+            tenant,
+            app,
+            user: &signed_in,
+            granted: &granted,
+            nonce: None,
+            client_info: req.get("client_info") == Some("1"),
+            appidacr,
+            credential: format!("password grant (ROPC) for {} on {how}", user.upn),
+            rotate: false,
+        },
     )
 }

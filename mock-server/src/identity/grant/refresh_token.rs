@@ -1,13 +1,19 @@
 //! The refresh token grant: a refresh token from an earlier delegated grant buys a new
 //! access token without the user (reference §1.3). Revocation, inactivity and the
 //! token's client and tenant are checked; the user must still exist and be enabled.
+//!
+//! As Entra does: without `scope` (v1: `resource`) the new access token carries what the
+//! refresh token was granted; with `scope`, any resource the app has consent for (a
+//! multi-resource refresh token); a scope never consented is AADSTS65001
+//! (`consent_required`). Every answer has a new refresh token; the old one keeps
+//! working until it is inactive for 90 days or revoked.
 
 use super::{client_auth, client_id, Ctx};
 use crate::identity::consent::grant_scopes;
 use crate::identity::errors::AadError;
 use crate::identity::issue::Issued;
 use crate::identity::lookup::{find_app, resolve_tenant, MultiTenantUse};
-use crate::identity::mint::mint;
+use crate::identity::mint::{mint, Delegation};
 use crate::identity::request::{EndpointVersion, TokenRequest};
 
 pub fn grant(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &TokenRequest) -> Result<Issued, AadError> {
@@ -34,17 +40,39 @@ pub fn grant(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &Token
     if !user.account_enabled {
         return Err(AadError::account_disabled(&user.upn));
     }
-    let granted = grant_scopes(app, tenant, version, req.get("scope"), req.get("resource"))?;
+    let granted = match version {
+        // Without `scope`, the scopes granted to the refresh token; with `scope`, those
+        // (any resource the app has consent for: Entra's refresh tokens are
+        // multi-resource), checked against consent as on first issue.
+        EndpointVersion::V2 => grant_scopes(
+            app,
+            tenant,
+            version,
+            Some(req.get("scope").unwrap_or(&grant.scope)),
+            None,
+        )?,
+        // Without `resource`, the resource the refresh token was issued for.
+        EndpointVersion::V1 => grant_scopes(
+            app,
+            tenant,
+            version,
+            req.get("scope"),
+            Some(req.get("resource").unwrap_or(&grant.audience)),
+        )?,
+    };
     mint(
         ctx,
-        version,
-        tenant,
-        app,
-        &grant.user,
-        &granted,
-        None,
-        req.get("client_info") == Some("1"),
-        appidacr,
-        format!("refresh token of {} redeemed by {how}", grant.user.upn),
+        Delegation {
+            version,
+            tenant,
+            app,
+            user: &grant.user,
+            granted: &granted,
+            nonce: None,
+            client_info: req.get("client_info") == Some("1"),
+            appidacr,
+            credential: format!("refresh token of {} redeemed by {how}", grant.user.upn),
+            rotate: true,
+        },
     )
 }
