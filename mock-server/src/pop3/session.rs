@@ -780,3 +780,231 @@ impl Session {
 fn two_line_fix() -> String {
     "send \"AUTH XOAUTH2\", wait for \"+ \", then send the base64 XOAUTH2 blob on its own line (Jakarta Mail: mail.pop3.auth.xoauth2.two.line.authentication.format=true)".into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::directory::fixture::demo_tenant;
+    use crate::state::Core;
+
+    const CONTOSO: &str = "c0ffee00-1111-4222-8333-444455556666";
+    const USER: &str = "test.user@contoso.com";
+
+    fn state() -> Arc<Pop3State> {
+        let core = Core::new(demo_tenant().expect("demo"), Clock::system()).expect("core");
+        Arc::new(Pop3State::new(Arc::new(core), Pop3Config::default()))
+    }
+
+    /// An app token of demo app `nn` signed by the server's own key, as the token
+    /// endpoint would issue it.
+    fn app_token(pop: &Pop3State, nn: u32, roles: &[&str]) -> String {
+        let now = pop.core.clock.now().unix_timestamp();
+        let claims = serde_json::json!({
+            "aud": "https://outlook.office365.com",
+            "iss": format!("https://sts.windows.net/{CONTOSO}/"),
+            "tid": CONTOSO,
+            "iat": now, "nbf": now, "exp": now + 3600,
+            "appid": format!("00000000-0000-4000-8000-00000000a{nn:03}"),
+            "oid": format!("00000000-0000-4000-8000-00000000c{nn:03}"),
+            "roles": roles,
+        });
+        pop.core.authority().sign(&claims, None).expect("sign")
+    }
+
+    fn say(s: &mut Session, line: &str) -> String {
+        String::from_utf8_lossy(&s.line(line.as_bytes()).out).into_owned()
+    }
+
+    fn login(pop: &Arc<Pop3State>, nn: u32, user: &str) -> (Session, String) {
+        let mut s = Session::new(pop.clone(), "test".into(), true);
+        assert_eq!(say(&mut s, "AUTH XOAUTH2"), "+ \r\n");
+        let token = app_token(pop, nn, &["POP.AccessAsApp"]);
+        let r = say(&mut s, &xoauth2::encode(user, &token));
+        (s, r)
+    }
+
+    #[test]
+    fn capa_differs_before_and_after_tls() {
+        let pop = state();
+        let mut plain = Session::new(pop.clone(), "t".into(), false);
+        assert_eq!(say(&mut plain, "CAPA"), "+OK\r\nTOP\r\nUIDL\r\nSTLS\r\n.\r\n");
+        let r = plain.line(b"STLS");
+        assert_eq!(r.out, b"+OK Begin TLS negotiation.\r\n");
+        assert_eq!(r.action, Action::StartTls);
+        plain.tls_started();
+        assert_eq!(
+            say(&mut plain, "capa"),
+            "+OK\r\nTOP\r\nUIDL\r\nSASL PLAIN XOAUTH2\r\nUSER\r\n.\r\n"
+        );
+        assert_eq!(say(&mut plain, "STLS"), "-ERR Command is not valid in this state.\r\n");
+    }
+
+    #[test]
+    fn single_line_auth_is_a_protocol_error_that_closes() {
+        let pop = state();
+        let mut s = Session::new(pop.clone(), "t".into(), true);
+        let r = s.line(b"AUTH XOAUTH2 dXNlcj0=");
+        assert_eq!(r.out, b"-ERR Protocol error. Connection is closed. 10\r\n");
+        assert_eq!(r.action, Action::Close);
+        let e = pop.core.journal.entries().pop().expect("journaled");
+        assert!(e.fix.unwrap_or_default().contains("two.line"));
+    }
+
+    #[test]
+    fn full_session_lists_retrieves_and_deletes_at_quit() {
+        let pop = state();
+        let (mut s, r) = login(&pop, 1, USER);
+        assert_eq!(r, "+OK User successfully authenticated.\r\n");
+        let stat = say(&mut s, "STAT");
+        assert!(stat.starts_with("+OK 4 "), "{stat}");
+        let list = say(&mut s, "LIST");
+        assert_eq!(list.lines().count(), 6, "{list}");
+        assert!(list.ends_with("\r\n.\r\n"));
+        let retr = say(&mut s, "RETR 1");
+        assert!(retr.starts_with("+OK\r\n") && retr.ends_with("\r\n.\r\n"));
+        assert!(retr.contains("Subject: Test Mail\r\n"), "{retr}");
+        let top = say(&mut s, "TOP 1 0");
+        assert!(
+            top.contains("Subject: Test Mail\r\n") && top.ends_with("\r\n\r\n.\r\n"),
+            "{top}"
+        );
+        assert_eq!(say(&mut s, "DELE 1"), "+OK\r\n");
+        assert_eq!(
+            say(&mut s, "RETR 1"),
+            "-ERR The specified message has been deleted.\r\n"
+        );
+        assert_eq!(say(&mut s, "RETR 9"), "-ERR The specified message is out of range.\r\n");
+        assert_eq!(say(&mut s, "RSET"), "+OK\r\n");
+        assert_eq!(say(&mut s, "DELE 2"), "+OK\r\n");
+        assert!(say(&mut s, "STAT").starts_with("+OK 3 "));
+        let mbx = pop.core.store.mailbox(USER).expect("mailbox");
+        assert_eq!(
+            mbx.status(INBOX).expect("inbox").messages,
+            4,
+            "nothing removed before QUIT"
+        );
+        let r = s.line(b"QUIT");
+        assert_eq!(r.out, b"+OK Microsoft Exchange Server POP3 server signing off.\r\n");
+        assert_eq!(r.action, Action::Close);
+        let left: Vec<u32> = mbx
+            .snapshot(INBOX)
+            .expect("inbox")
+            .entries
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(left, [1, 3, 4]);
+    }
+
+    #[test]
+    fn not_connected_answers_close_on_the_third() {
+        let pop = state();
+        // App 04: registered, no FullAccess.
+        let (mut s, r) = login(&pop, 4, USER);
+        assert_eq!(r, "+OK User successfully authenticated.\r\n");
+        assert_eq!(say(&mut s, "STAT"), "-ERR User is authenticated but not connected.\r\n");
+        assert_eq!(say(&mut s, "LIST"), "-ERR User is authenticated but not connected.\r\n");
+        let r = s.line(b"UIDL");
+        assert_eq!(
+            r.out,
+            b"-ERR User is authenticated but not connected.\r\nConnection is closed. 21\r\n"
+        );
+        assert_eq!(r.action, Action::Close);
+    }
+
+    #[test]
+    fn pop_disabled_mailbox_is_not_connected_with_the_cas_fix() {
+        let pop = state();
+        let (_, r) = login(&pop, 1, "imap.disabled@contoso.com");
+        assert_eq!(r, "+OK User successfully authenticated.\r\n");
+        let e = pop.core.journal.entries().pop().expect("journaled");
+        assert_eq!(e.outcome, Outcome::NotConnected);
+        assert_eq!(
+            e.fix.as_deref(),
+            Some("Set-CASMailbox -Identity imap.disabled@contoso.com -PopEnabled $true")
+        );
+    }
+
+    #[test]
+    fn third_failure_closes_with_connection_is_closed_21() {
+        let pop = state();
+        let mut s = Session::new(pop.clone(), "t".into(), true);
+        for i in 1..=3 {
+            assert_eq!(say(&mut s, "AUTH XOAUTH2"), "+ \r\n");
+            let r = s.line(b"bm90IGEgdG9rZW4=");
+            let text = String::from_utf8_lossy(&r.out).into_owned();
+            if i < 3 {
+                assert_eq!(
+                    text,
+                    "-ERR Authentication failure: unknown user name or bad password.\r\n"
+                );
+                assert_eq!(r.action, Action::Continue);
+            } else {
+                assert_eq!(
+                    text,
+                    "-ERR Authentication failure: unknown user name or bad password.\r\nConnection is closed. 21\r\n"
+                );
+                assert_eq!(r.action, Action::Close);
+            }
+        }
+    }
+
+    #[test]
+    fn user_pass_is_basic_auth_and_refused() {
+        let pop = state();
+        let mut s = Session::new(pop.clone(), "t".into(), true);
+        assert_eq!(say(&mut s, "PASS x"), "-ERR Command is not valid in this state.\r\n");
+        assert_eq!(say(&mut s, "USER test.user@contoso.com"), "+OK\r\n");
+        assert_eq!(
+            say(&mut s, "PASS Passw0rd!"),
+            "-ERR Basic authentication is disabled\r\n"
+        );
+        let e = pop.core.journal.entries().pop().expect("journaled");
+        assert_eq!(e.request, "USER/PASS");
+        assert!(
+            !format!("{e:?}").contains("Passw0rd"),
+            "the password never reaches the journal"
+        );
+    }
+
+    #[test]
+    fn cancel_and_unknown_mechanism_and_unknown_commands() {
+        let pop = state();
+        let mut s = Session::new(pop.clone(), "t".into(), true);
+        assert_eq!(say(&mut s, "AUTH"), "+OK\r\nPLAIN\r\nXOAUTH2\r\n.\r\n");
+        assert_eq!(say(&mut s, "AUTH OAUTHBEARER"), "-ERR Protocol error. 14\r\n");
+        assert_eq!(say(&mut s, "AUTH XOAUTH2"), "+ \r\n");
+        assert_eq!(
+            say(&mut s, "*"),
+            "-ERR The AUTH protocol exchange was canceled by the client.\r\n"
+        );
+        assert_eq!(say(&mut s, "STAT"), "-ERR Command is not valid in this state.\r\n");
+        let mut s = Session::new(pop, "t".into(), true);
+        assert_eq!(say(&mut s, "HELO"), "-ERR Protocol error. 14\r\n");
+        assert_eq!(say(&mut s, "XYZZY"), "-ERR Protocol error. 14\r\n");
+        let r = s.line(b"APOP a b");
+        assert_eq!(r.out, b"-ERR Protocol error. 20\r\n");
+        assert_eq!(r.action, Action::Close);
+    }
+
+    #[test]
+    fn nine_pre_auth_commands_close() {
+        let mut s = Session::new(state(), "t".into(), true);
+        for _ in 0..8 {
+            assert_eq!(s.line(b"CAPA").action, Action::Continue);
+        }
+        assert_eq!(s.line(b"CAPA").action, Action::Close);
+    }
+
+    #[test]
+    fn wire_size_counts_crlf_lines_and_dot_stuffing_is_applied() {
+        assert_eq!(wire_size(b"a\nb\n"), 6);
+        assert_eq!(wire_size(b"a\r\nb\r\n"), 6);
+        assert_eq!(wire_size(b"a\r\nb"), 6);
+        assert_eq!(wire_size(b""), 0);
+        let mut out = Vec::new();
+        stuff(&mut out, lines(b"H: v\r\n\r\n.\r\n..x\n"));
+        assert_eq!(out, b"H: v\r\n\r\n..\r\n...x\r\n");
+    }
+}
