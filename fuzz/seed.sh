@@ -2,7 +2,7 @@
 # Seed the fuzz corpora from the conformance recordings (C: lines, XOAUTH2 blobs).
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/xoauth2 corpus/imap_commands corpus/token_form corpus/client_assertion
+mkdir -p corpus/pop3_commands corpus/xoauth2 corpus/imap_commands corpus/token_form corpus/client_assertion
 n=0
 for f in ../fixtures/recordings/imap/*.txt; do
   grep '^C: ' "$f" | sed 's/^C: //' | while IFS= read -r line; do
@@ -18,4 +18,6 @@ for f in ../fixtures/recordings/token/*.json; do
   python3 -c "import json,sys,urllib.parse; d=json.load(open(sys.argv[1])); sys.stdout.write('\n'+urllib.parse.urlencode(d['request']['form']))" "$f" > "corpus/token_form/$(basename "$f" .json)"
 done
 printf 'eyJhbGciOiJSUzI1NiIsIng1dCI6ImFiYyJ9.eyJpc3MiOiJ4IiwiYXVkIjoieSJ9.c2ln' > corpus/client_assertion/shape
+printf '\003CAPA\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 2 3\r\nDELE 1\r\nRSET\r\nNOOP\r\n' > corpus/pop3_commands/session
+printf '\001AUTH XOAUTH2\r\n*\r\nUSER a\r\nPASS b\r\nAUTH XOAUTH2 x\r\n' > corpus/pop3_commands/auth
 echo "seeded: $(ls corpus/*/ | wc -l) files"

@@ -8,6 +8,11 @@
 //!   memory per connection (needs the server's PID: it is read when this tool starts the
 //!   server itself).
 //!
+//! - `pop3-sessions`: full POP3 sessions (TLS connect, AUTH XOAUTH2 in two lines, STAT,
+//!   LIST, RETR 1, QUIT) at a concurrency, for a duration.
+//! - `pop3-idle`: hold N authenticated POP3 sessions (after STAT) and report the server's
+//!   resident memory per connection.
+//!
 //! Targets loopback only and stops by itself. Prints one JSON report on stdout.
 
 use anyhow::{bail, Context, Result};
@@ -67,6 +72,21 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         ramp: usize,
     },
+    /// Full POP3 sessions at a concurrency for a duration (a server this tool starts).
+    Pop3Sessions {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// Hold N authenticated POP3 sessions and measure the server's memory.
+    Pop3Idle {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// How many connect at once while ramping up.
+        #[arg(long, default_value_t = 100)]
+        ramp: usize,
+    },
 }
 
 /// The server under test, when this tool started it.
@@ -87,6 +107,8 @@ struct Target {
     /// `https://host:port` of the identity platform (when this tool started the server).
     https: Option<SocketAddr>,
     imaps: SocketAddr,
+    /// POP3 with implicit TLS (when this tool started the server).
+    pop3s: Option<SocketAddr>,
     ca_pem: Vec<u8>,
     /// SASL line for AUTHENTICATE (without the tag): `XOAUTH2 <b64>` or `PLAIN <b64>`.
     auth: String,
@@ -102,6 +124,7 @@ fn only_loopback(addr: &SocketAddr) -> Result<()> {
 }
 
 async fn prepare(args: &Args) -> Result<Target> {
+    let mut pop3s = None;
     let (imaps, ca_pem, spawned, token_url, https) = match args.imaps_addr {
         Some(addr) => {
             only_loopback(&addr)?;
@@ -126,6 +149,10 @@ async fn prepare(args: &Args) -> Result<Target> {
                     "0",
                     "--imap-port",
                     "0",
+                    "--pop3s-port",
+                    "0",
+                    "--pop3-port",
+                    "0",
                     "--log",
                     "warn",
                     "--ready-file",
@@ -149,6 +176,7 @@ async fn prepare(args: &Args) -> Result<Target> {
             }
             let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready)?)?;
             let imaps: SocketAddr = info["imaps_addr"].as_str().context("imaps_addr")?.parse()?;
+            pop3s = info["pop3s_addr"].as_str().and_then(|a| a.parse().ok());
             let ca = std::fs::read(info["ca_file"].as_str().context("ca_file")?)?;
             let base = info["https_url"].as_str().context("https_url")?;
             let url = format!("{base}/contoso.com/oauth2/v2.0/token");
@@ -188,6 +216,7 @@ async fn prepare(args: &Args) -> Result<Target> {
     Ok(Target {
         https,
         imaps,
+        pop3s,
         ca_pem,
         auth,
         pid,
@@ -269,6 +298,66 @@ async fn full_session(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<()
     Ok(())
 }
 
+/// One POP3 line; an error unless it starts with `+`.
+async fn pop3_ok(c: &mut Conn) -> Result<()> {
+    let mut line = Vec::new();
+    if c.read_until(b'\n', &mut line).await? == 0 {
+        bail!("POP3 connection closed");
+    }
+    if !line.starts_with(b"+") {
+        bail!("{}", String::from_utf8_lossy(&line).trim_end());
+    }
+    Ok(())
+}
+
+/// A multi-line POP3 answer up to its `.` line.
+async fn pop3_multi(c: &mut Conn) -> Result<()> {
+    pop3_ok(c).await?;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if c.read_until(b'\n', &mut line).await? == 0 {
+            bail!("POP3 connection closed inside a multi-line answer");
+        }
+        if line == b".\r\n" {
+            return Ok(());
+        }
+    }
+}
+
+/// TLS connect, greeting, AUTH XOAUTH2 in Microsoft's two lines, STAT.
+async fn open_pop3(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<Conn> {
+    let addr = t
+        .pop3s
+        .context("POP3 needs a server this tool started (no --imaps-addr)")?;
+    let blob = t
+        .auth
+        .strip_prefix("XOAUTH2 ")
+        .context("POP3 needs XOAUTH2 (no --plain)")?;
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let mut c = BufReader::new(tls.connect(name, tcp).await?);
+    pop3_ok(&mut c).await?;
+    c.get_mut().write_all(b"AUTH XOAUTH2\r\n").await?;
+    pop3_ok(&mut c).await?;
+    c.get_mut().write_all(format!("{blob}\r\n").as_bytes()).await?;
+    pop3_ok(&mut c).await?;
+    c.get_mut().write_all(b"STAT\r\n").await?;
+    pop3_ok(&mut c).await?;
+    Ok(c)
+}
+
+async fn full_pop3_session(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<()> {
+    let mut c = open_pop3(t, tls).await?;
+    c.get_mut().write_all(b"LIST\r\n").await?;
+    pop3_multi(&mut c).await?;
+    c.get_mut().write_all(b"RETR 1\r\n").await?;
+    pop3_multi(&mut c).await?;
+    c.get_mut().write_all(b"QUIT\r\n").await?;
+    pop3_ok(&mut c).await
+}
+
 fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -284,7 +373,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn imap_sessions(t: Target, concurrency: usize, seconds: u64) -> Result<serde_json::Value> {
+async fn imap_sessions(t: Target, concurrency: usize, seconds: u64, pop3: bool) -> Result<serde_json::Value> {
     let tls = connector(&t.ca_pem)?;
     let t = Arc::new(t);
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -298,7 +387,14 @@ async fn imap_sessions(t: Target, concurrency: usize, seconds: u64) -> Result<se
             let mut errors = Vec::new();
             while Instant::now() < deadline {
                 let s = Instant::now();
-                match tokio::time::timeout(Duration::from_secs(30), full_session(&t, &tls)).await {
+                let session = async {
+                    if pop3 {
+                        full_pop3_session(&t, &tls).await
+                    } else {
+                        full_session(&t, &tls).await
+                    }
+                };
+                match tokio::time::timeout(Duration::from_secs(30), session).await {
                     Ok(Ok(())) => lat.push(s.elapsed().as_secs_f64() * 1000.0),
                     Ok(Err(e)) => errors.push(e.to_string()),
                     Err(_) => errors.push("session took over 30 s".into()),
@@ -319,8 +415,12 @@ async fn imap_sessions(t: Target, concurrency: usize, seconds: u64) -> Result<se
     errors.sort();
     errors.dedup();
     Ok(serde_json::json!({
-        "benchmark": "imap full sessions: TLS connect, AUTHENTICATE, SELECT INBOX, FETCH 1:* (FLAGS ENVELOPE), LOGOUT",
-        "target": t.imaps.to_string(),
+        "benchmark": if pop3 {
+            "pop3 full sessions: TLS connect, AUTH XOAUTH2 (two lines), STAT, LIST, RETR 1, QUIT"
+        } else {
+            "imap full sessions: TLS connect, AUTHENTICATE, SELECT INBOX, FETCH 1:* (FLAGS ENVELOPE), LOGOUT"
+        },
+        "target": if pop3 { t.pop3s.map(|a| a.to_string()) } else { Some(t.imaps.to_string()) },
         "concurrency": concurrency,
         "seconds": elapsed,
         "sessions": lat.len(),
@@ -439,7 +539,7 @@ async fn tokens(t: Target, concurrency: usize, seconds: u64) -> Result<serde_jso
     }))
 }
 
-async fn imap_idle(t: Target, connections: usize, ramp: usize) -> Result<serde_json::Value> {
+async fn imap_idle(t: Target, connections: usize, ramp: usize, pop3: bool) -> Result<serde_json::Value> {
     let tls = connector(&t.ca_pem)?;
     let before = t.pid.and_then(rss_bytes);
     let t = Arc::new(t);
@@ -454,6 +554,9 @@ async fn imap_idle(t: Target, connections: usize, ramp: usize) -> Result<serde_j
             let t = t.clone();
             let tls = tls.clone();
             tasks.push(tokio::spawn(async move {
+                if pop3 {
+                    return open_pop3(&t, &tls).await;
+                }
                 let mut c = open_session(&t, &tls).await?;
                 c.get_mut().write_all(b"a3 IDLE\r\n").await?;
                 let mut line = Vec::new();
@@ -481,8 +584,12 @@ async fn imap_idle(t: Target, connections: usize, ramp: usize) -> Result<serde_j
         _ => None,
     };
     let report = serde_json::json!({
-        "benchmark": "authenticated idling IMAP sessions (AUTHENTICATE, SELECT INBOX, IDLE)",
-        "target": t.imaps.to_string(),
+        "benchmark": if pop3 {
+            "authenticated idle POP3 sessions (AUTH XOAUTH2, STAT)"
+        } else {
+            "authenticated idling IMAP sessions (AUTHENTICATE, SELECT INBOX, IDLE)"
+        },
+        "target": if pop3 { t.pop3s.map(|a| a.to_string()) } else { Some(t.imaps.to_string()) },
         "requested": connections,
         "held": held.len(),
         "errors": errors,
@@ -501,8 +608,10 @@ fn main() -> ExitCode {
     let run = async {
         let target = prepare(&args).await?;
         match args.command {
-            Cmd::ImapSessions { concurrency, seconds } => imap_sessions(target, concurrency, seconds).await,
-            Cmd::ImapIdle { connections, ramp } => imap_idle(target, connections, ramp).await,
+            Cmd::ImapSessions { concurrency, seconds } => imap_sessions(target, concurrency, seconds, false).await,
+            Cmd::ImapIdle { connections, ramp } => imap_idle(target, connections, ramp, false).await,
+            Cmd::Pop3Sessions { concurrency, seconds } => imap_sessions(target, concurrency, seconds, true).await,
+            Cmd::Pop3Idle { connections, ramp } => imap_idle(target, connections, ramp, true).await,
             Cmd::Tokens { concurrency, seconds } => tokens(target, concurrency, seconds).await,
         }
     };

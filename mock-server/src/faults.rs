@@ -32,6 +32,8 @@ pub enum Hook {
     ImapTls,
     /// A decoded IMAP command, before the session answers it.
     ImapCommand,
+    /// A POP3 command line, before the session answers it.
+    Pop3Command,
 }
 
 /// What happens when the fault fires.
@@ -45,17 +47,18 @@ pub enum Kind {
     Throttled,
     /// token: HTTP `status` (500 or 503).
     ServerError,
-    /// token, imap_greeting, imap_command: wait `millis` before going on normally.
+    /// token, imap_greeting, imap_command, pop3_command: wait `millis` before going on normally.
     Delay,
-    /// token, imap_greeting, imap_command: close the connection without answering.
+    /// token, imap_greeting, imap_command, pop3_command: close the connection without answering.
     Drop,
     /// imap_tls: fail the TLS handshake with a `handshake_failure` alert.
     TlsFailure,
-    /// imap_command: answer `reply` (`NO`, `BAD` or `BYE`) with `text`.
+    /// imap_command: answer `reply` (`NO`, `BAD` or `BYE`) with `text`; pop3_command:
+    /// answer `-ERR text` (`reply` is `ERR`).
     Reply,
     /// imap_command: the session's token expires now: `* BYE Session invalidated - AccessTokenExpired`.
     TokenExpired,
-    /// imap_command: answer normally but write the response `bytes` bytes at a time.
+    /// imap_command, pop3_command: answer normally but write the response `bytes` bytes at a time.
     Trickle,
     /// imap_command: the autologout fires: `* BYE Connection is closed. 13`.
     IdleTimeout,
@@ -84,7 +87,7 @@ pub struct Fault {
     /// delay: milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub millis: Option<u64>,
-    /// reply: `NO`, `BAD` or `BYE`.
+    /// reply: `NO`, `BAD` or `BYE` (IMAP); `ERR` (POP3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
     /// reply: the response text (default: Exchange's `Server Unavailable. 15` for NO and
@@ -106,7 +109,7 @@ pub struct Fault {
     /// Matcher: the token request's `username`, or the IMAP session's `user=`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Matcher (imap_command): the command name, e.g. `SELECT`, `AUTHENTICATE`.
+    /// Matcher (imap_command, pop3_command): the command name, e.g. `SELECT`, `RETR`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// Fire at most this many times (default: every time).
@@ -247,6 +250,41 @@ impl Fault {
         }
     }
 
+    /// Answer the POP3 `command` with `-ERR <text>` (default `Server Unavailable. 15`).
+    pub fn pop3_reply(command: &str) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            reply: Some("ERR".to_string()),
+            ..Self::new(Hook::Pop3Command, Kind::Reply)
+        }
+    }
+
+    /// Answer the POP3 `command` normally, `bytes` bytes per write.
+    pub fn pop3_trickle(command: &str, bytes: usize) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            bytes: Some(bytes),
+            ..Self::new(Hook::Pop3Command, Kind::Trickle)
+        }
+    }
+
+    /// Wait `delay` before answering the POP3 `command` (then answer normally).
+    pub fn pop3_command_delay(command: &str, delay: std::time::Duration) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            millis: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            ..Self::new(Hook::Pop3Command, Kind::Delay)
+        }
+    }
+
+    /// Close the POP3 connection instead of answering `command`.
+    pub fn pop3_command_drop(command: &str) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            ..Self::new(Hook::Pop3Command, Kind::Drop)
+        }
+    }
+
     /// The response text of a `reply` fault.
     pub fn text(mut self, text: &str) -> Self {
         self.text = Some(text.to_string());
@@ -311,6 +349,7 @@ impl Fault {
                 Kind::Delay,
                 Kind::Drop,
             ],
+            Hook::Pop3Command => &[Kind::Reply, Kind::Trickle, Kind::Delay, Kind::Drop],
         };
         if !allowed.contains(&self.kind) {
             return Err(format!(
@@ -358,7 +397,11 @@ impl Fault {
             return Err("bytes: at least 1".into());
         }
         if let Some(r) = &self.reply {
-            if !["NO", "BAD", "BYE"].contains(&r.to_ascii_uppercase().as_str()) {
+            if self.hook == Hook::Pop3Command {
+                if !r.eq_ignore_ascii_case("ERR") {
+                    return Err(format!("reply {r:?}: pop3_command answers ERR (-ERR text)"));
+                }
+            } else if !["NO", "BAD", "BYE"].contains(&r.to_ascii_uppercase().as_str()) {
                 return Err(format!("reply {r:?}: expected NO, BAD or BYE"));
             }
         }
@@ -367,12 +410,11 @@ impl Fault {
                 return Err(format!("text: one line of at most {MAX_REPLY_TEXT} bytes"));
             }
         }
-        let imap = matches!(self.hook, Hook::ImapGreeting | Hook::ImapTls | Hook::ImapCommand);
-        if imap && (self.grant_type.is_some() || self.scope.is_some()) {
+        if self.hook != Hook::Token && (self.grant_type.is_some() || self.scope.is_some()) {
             return Err("grant_type and scope match token requests only (hook token)".into());
         }
-        if self.command.is_some() && self.hook != Hook::ImapCommand {
-            return Err("command matches only at hook imap_command".into());
+        if self.command.is_some() && !matches!(self.hook, Hook::ImapCommand | Hook::Pop3Command) {
+            return Err("command matches only at hooks imap_command and pop3_command".into());
         }
         if matches!(self.hook, Hook::ImapGreeting | Hook::ImapTls) && (self.client_id.is_some() || self.user.is_some())
         {
@@ -461,6 +503,7 @@ impl Hook {
         match self {
             Hook::Token => crate::journal::Protocol::Https,
             Hook::ImapGreeting | Hook::ImapTls | Hook::ImapCommand => crate::journal::Protocol::Imap,
+            Hook::Pop3Command => crate::journal::Protocol::Pop3,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod imap;
 pub mod journal;
 pub mod mailstore;
 pub mod net;
+pub mod pop3;
 pub mod sasl;
 pub mod secret;
 pub mod server;

@@ -6,6 +6,7 @@ use clap::Parser;
 use mock_server::imap::{ImapConfig, Personality};
 use mock_server::sasl::xoauth2::Mode;
 use mock_server::server::{DEFAULT_HTTPS_PORT, DEFAULT_IMAPS_PORT, DEFAULT_IMAP_PORT};
+use mock_server::server::{DEFAULT_POP3S_PORT, DEFAULT_POP3_PORT};
 use mock_server::{DescriptionLayout, MockServer, TokenLifetime};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -133,6 +134,34 @@ struct Args {
     /// Arm the faults in FILE (a JSON array of faults, format in fixtures/README.md) at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
+    /// POP3 port with implicit TLS (Exchange: 995; 0 = any free port).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POP3S_PORT)]
+    pop3s_port: u16,
+    /// POP3 port with STLS (Exchange: 110; 0 = any free port).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POP3_PORT)]
+    pop3_port: u16,
+    /// Which Exchange Online the POP3 server imitates: exo-2025 (tcpproxy greeting, "-ERR
+    /// Basic authentication is disabled"; default) or exo-2018 (classic greeting).
+    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
+    pop3_personality: String,
+    /// POP3 autologout after this many seconds without a command (`-ERR Connection is closed. 12`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pop3_idle_timeout: u64,
+    /// Close a POP3 connection not authenticated this many seconds after connecting.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pop3_pre_auth_timeout: u64,
+    /// Failed POP3 authentications before `Connection is closed. 21`.
+    #[arg(long, value_name = "N", default_value_t = mock_server::pop3::MAX_FAILED_AUTH)]
+    pop3_max_failed_auth: u32,
+    /// Longest POP3 command line in bytes (Exchange's MaxCommandSize, 512).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::pop3::MAX_COMMAND_LINE)]
+    pop3_max_command_line: usize,
+    /// Longest POP3 SASL response line in bytes (Exchange: 4096).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::pop3::MAX_SASL_LINE)]
+    pop3_max_sasl_line: usize,
+    /// POP3 connections in all.
+    #[arg(long, value_name = "N", default_value_t = mock_server::pop3::MAX_POP3_CONNECTIONS)]
+    pop3_max_connections: usize,
     /// Log filter (tracing syntax), e.g. info or mock_server=debug. Also RUST_LOG.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -208,12 +237,26 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         write_timeout: std::time::Duration::from_secs(args.imap_write_timeout),
         ..ImapConfig::default()
     };
+    let pop3 = mock_server::pop3::Pop3Config {
+        personality: mock_server::pop3::Personality::parse(&args.pop3_personality).unwrap_or_default(),
+        xoauth2_mode: imap.xoauth2_mode,
+        idle_timeout: std::time::Duration::from_secs(args.pop3_idle_timeout),
+        pre_auth_timeout: std::time::Duration::from_secs(args.pop3_pre_auth_timeout),
+        max_failed_auth: args.pop3_max_failed_auth,
+        max_command_line: args.pop3_max_command_line,
+        max_sasl_line: args.pop3_max_sasl_line,
+        max_connections: args.pop3_max_connections,
+        ..mock_server::pop3::Pop3Config::default()
+    };
     let mut builder = MockServer::builder()
         .bind(args.bind)
         .https_port(args.https_port)
         .imaps_port(args.imaps_port)
         .imap_port(args.imap_port)
         .imap_config(imap)
+        .pop3s_port(args.pop3s_port)
+        .pop3_port(args.pop3_port)
+        .pop3_config(pop3)
         .nonce_header(args.nonce_header)
         .multi_tenant_grant_error_code(args.common_endpoint_error_code)
         .refresh_token_inactivity(time::Duration::days(
@@ -283,6 +326,11 @@ fn print_summary(server: &MockServer) {
         "mock-server: Exchange Online IMAP on {} (TLS) and {} (STARTTLS)",
         server.imaps_addr(),
         server.imap_addr()
+    );
+    println!(
+        "mock-server: Exchange Online POP3 on {} (TLS) and {} (STLS)",
+        server.pop3s_addr(),
+        server.pop3_addr()
     );
     println!("  trust this CA: {}", server.ca_file().display());
     for t in &directory.tenants {

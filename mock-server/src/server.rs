@@ -9,6 +9,7 @@ use crate::https::HttpConfig;
 use crate::identity::{self, DescriptionLayout, IdentityConfig, IdentityState, TokenLifetime};
 use crate::imap::{ImapConfig, ImapState};
 use crate::journal::{Journal, JournalEntry};
+use crate::pop3::{Pop3Config, Pop3State};
 use crate::state::{Core, CoreError};
 use crate::tls;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,6 +26,9 @@ pub const DEFAULT_HTTPS_PORT: u16 = 8443;
 /// Default ports of the command-line server.
 pub const DEFAULT_IMAPS_PORT: u16 = 9993;
 pub const DEFAULT_IMAP_PORT: u16 = 9143;
+/// POP3 with implicit TLS (995 at Microsoft) and with STLS (110).
+pub const DEFAULT_POP3S_PORT: u16 = 9995;
+pub const DEFAULT_POP3_PORT: u16 = 9110;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -64,6 +68,9 @@ pub struct MockServerBuilder {
     journal_file: Option<PathBuf>,
     faults: Vec<crate::faults::Fault>,
     verify_faults_on_drop: bool,
+    pop3s_port: u16,
+    pop3_port: u16,
+    pop3: Pop3Config,
 }
 
 impl Default for MockServerBuilder {
@@ -87,6 +94,9 @@ impl Default for MockServerBuilder {
             journal_file: None,
             faults: Vec::new(),
             verify_faults_on_drop: true,
+            pop3s_port: 0,
+            pop3_port: 0,
+            pop3: Pop3Config::default(),
         }
     }
 }
@@ -236,6 +246,24 @@ impl MockServerBuilder {
         self
     }
 
+    /// POP3 with implicit TLS (995 at Microsoft); 0 picks a free port.
+    pub fn pop3s_port(mut self, port: u16) -> Self {
+        self.pop3s_port = port;
+        self
+    }
+
+    /// POP3 with STLS (110 at Microsoft); 0 picks a free port.
+    pub fn pop3_port(mut self, port: u16) -> Self {
+        self.pop3_port = port;
+        self
+    }
+
+    /// POP3 behaviour: personality, XOAUTH2 strictness, limits, timeouts.
+    pub fn pop3_config(mut self, config: Pop3Config) -> Self {
+        self.pop3 = config;
+        self
+    }
+
     pub async fn start(self) -> Result<MockServer, StartError> {
         let directory = match self.directory {
             Some(d) => d,
@@ -346,10 +374,31 @@ impl MockServerBuilder {
             )));
         }
 
+        let pop3 = Arc::new(Pop3State::new(core.clone(), self.pop3));
+        let mut pop3_addrs = Vec::new();
+        for (port, implicit) in [(self.pop3s_port, true), (self.pop3_port, false)] {
+            let addr = SocketAddr::new(self.bind, port);
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            pop3_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr, source })?);
+            // The same acceptor as IMAP's: no ALPN, for the same reason.
+            tasks.push(tokio::spawn(crate::pop3::conn::accept_loop(
+                l,
+                imap_acceptor.clone(),
+                implicit,
+                pop3.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+
         Ok(MockServer {
             core,
             identity,
             imap,
+            pop3,
+            pop3s_addr: pop3_addrs[0],
+            pop3_addr: pop3_addrs[1],
             admin,
             https_addr: local,
             imaps_addr: imap_addrs[0],
@@ -386,6 +435,9 @@ pub struct MockServer {
     /// The accept loops; each waits for its connections when the server stops.
     tasks: Vec<JoinHandle<()>>,
     verify_faults_on_drop: bool,
+    pop3: Arc<Pop3State>,
+    pop3s_addr: SocketAddr,
+    pop3_addr: SocketAddr,
 }
 
 impl std::fmt::Debug for MockServer {
@@ -430,6 +482,32 @@ impl MockServer {
     /// IMAP with STARTTLS.
     pub fn imap_addr(&self) -> SocketAddr {
         self.imap_addr
+    }
+
+    /// POP3 with implicit TLS.
+    pub fn pop3s_addr(&self) -> SocketAddr {
+        self.pop3s_addr
+    }
+
+    /// POP3 with STLS.
+    pub fn pop3_addr(&self) -> SocketAddr {
+        self.pop3_addr
+    }
+
+    /// POP3 authentications and session ends recorded so far, with their reasons.
+    pub fn pop3_events(&self) -> Vec<JournalEntry> {
+        self.core
+            .journal
+            .entries()
+            .into_iter()
+            .filter(|e| e.protocol == "pop3")
+            .collect()
+    }
+
+    /// A sans-I/O POP3 session on this server's state, as a connection would get, for
+    /// property tests and fuzzing (no socket involved).
+    pub fn pop3_session(&self, tls: bool) -> crate::pop3::session::Session {
+        crate::pop3::session::Session::new(self.pop3.clone(), "fuzz".into(), tls)
     }
 
     /// The authority URL MSAL takes: `https://127.0.0.1:PORT/<tenant>`.
@@ -531,6 +609,8 @@ impl MockServer {
             "tenants": tenants,
             "imaps_addr": self.imaps_addr.to_string(),
             "imap_addr": self.imap_addr.to_string(),
+            "pop3s_addr": self.pop3s_addr.to_string(),
+            "pop3_addr": self.pop3_addr.to_string(),
         })
     }
 

@@ -202,3 +202,98 @@ fn imap_sessions_keep_their_invariants() {
         panic!("{e}");
     }
 }
+
+fn pop3_line() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"CAPA".to_vec()),
+        Just(b"STAT".to_vec()),
+        Just(b"LIST".to_vec()),
+        Just(b"UIDL".to_vec()),
+        Just(b"NOOP".to_vec()),
+        Just(b"RSET".to_vec()),
+        Just(b"AUTH XOAUTH2".to_vec()),
+        Just(b"*".to_vec()),
+        (0u32..8).prop_map(|n| format!("RETR {n}").into_bytes()),
+        (0u32..8, 0u32..4).prop_map(|(n, k)| format!("TOP {n} {k}").into_bytes()),
+        (0u32..8).prop_map(|n| format!("DELE {n}").into_bytes()),
+        (0u32..8).prop_map(|n| format!("LIST {n}").into_bytes()),
+        "[ -~]{0,40}".prop_map(String::into_bytes),
+        proptest::collection::vec(any::<u8>(), 0..60),
+    ]
+}
+
+/// Arbitrary POP3 line sequences, authenticated or not: no panic, every line answered with
+/// `+` or `-` until the session closes, and the store keeps its INBOX (deletes happen only
+/// at QUIT, which the sequences never send).
+#[test]
+fn pop3_sessions_answer_every_line_and_never_panic() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (server, token) = rt.block_on(async {
+        let server = MockServer::start().await;
+        let ca = reqwest::Certificate::from_pem(server.ca_pem().as_bytes()).expect("ca");
+        let http = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .no_proxy()
+            .build()
+            .expect("http");
+        let r: serde_json::Value = http
+            .post(server.token_endpoint("contoso.com"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "00000000-0000-4000-8000-00000000a001"),
+                ("client_secret", "poller-secret-value"),
+                ("scope", "https://outlook.office365.com/.default"),
+            ])
+            .send()
+            .await
+            .expect("post")
+            .json()
+            .await
+            .expect("json");
+        (server, r["access_token"].as_str().expect("token").to_string())
+    });
+    let blob = mock_server::sasl::xoauth2::encode("test.user@contoso.com", &token);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 128,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(
+        &(any::<bool>(), proptest::collection::vec(pop3_line(), 1..30)),
+        |(authenticate, lines)| {
+            let mut s = server.pop3_session(true);
+            if authenticate {
+                prop_assert_eq!(s.line(b"AUTH XOAUTH2").out, b"+ \r\n".to_vec());
+                let r = s.line(blob.as_bytes());
+                prop_assert_eq!(r.out, b"+OK User successfully authenticated.\r\n".to_vec());
+            }
+            for line in &lines {
+                if s.is_closed() {
+                    break;
+                }
+                let r = s.line(line);
+                let closing = r.action == mock_server::pop3::session::Action::Close;
+                prop_assert!(
+                    r.out.first().is_some_and(|b| *b == b'+' || *b == b'-') || (closing && r.out.is_empty()),
+                    "no answer to {:?}: {:?}",
+                    String::from_utf8_lossy(line),
+                    String::from_utf8_lossy(&r.out)
+                );
+            }
+            let count = server
+                .store()
+                .mailbox("test.user@contoso.com")
+                .expect("m")
+                .status("INBOX")
+                .expect("s")
+                .messages;
+            prop_assert_eq!(count, 4);
+            Ok(())
+        },
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
