@@ -237,7 +237,7 @@ fn error(e: &AdminError) -> Response<Body> {
     )
 }
 
-fn authorized(access: &AdminAccess, req: &Request<hyper::body::Incoming>) -> bool {
+pub(super) fn authorized(access: &AdminAccess, req: &Request<hyper::body::Incoming>) -> bool {
     let Some(token) = &access.token else {
         return true;
     };

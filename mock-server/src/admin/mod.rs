@@ -1,12 +1,18 @@
 //! The administrator's verbs: what a tenant administrator does with Exchange Online
 //! PowerShell and the Entra admin center, while the server runs. The same verbs serve the
-//! Rust API ([`crate::MockServer::admin`]), the admin HTTP API (`http`) and the
-//! `mock-server admin` command line.
+//! Rust API ([`crate::MockServer::admin`]), the admin HTTP API (`http`), the
+//! `mock-server admin` command line and the web console (`console`).
+//!
+//! One file per area, each with its verbs and their admin-API binding (`VERBS`, `call`):
+//! `exchange` (Exchange Online PowerShell), `entra` (app registrations, consent, secrets,
+//! certificates, users), `mail`, `keys` (tokens and signing keys), `clock`, `faults`,
+//! `journal` (journal and reset). This file keeps what they share.
 //!
 //! Every change is all-or-nothing (it works on a copy of the directory) and is journaled
 //! with the cmdlet line an administrator would have typed (secrets never appear).
 
 pub mod clock;
+pub mod console;
 pub mod entra;
 pub mod exchange;
 pub mod faults;
@@ -68,6 +74,8 @@ pub struct Admin {
     core: Arc<Core>,
     /// The identity platform's own state: revocations and sign-in state live there.
     identity: Arc<IdentityState>,
+    /// The console's live journal streams open now (bounded).
+    streams: Arc<console::Streams>,
 }
 
 /// The admin API's gate: on or off, and the optional bearer token.
@@ -165,7 +173,11 @@ fn app_index(d: &Directory, tenant: Option<&str>, id: &str) -> Result<(usize, us
 
 impl Admin {
     pub fn new(core: Arc<Core>, identity: Arc<IdentityState>) -> Self {
-        Self { core, identity }
+        Self {
+            core,
+            identity,
+            streams: Arc::default(),
+        }
     }
 
     /// The state these verbs change.
