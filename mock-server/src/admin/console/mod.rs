@@ -75,7 +75,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes
         ),
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     r
 }
 
@@ -150,10 +150,10 @@ fn set_cookie(r: &mut Response<Body>, token: &str) {
 /// of a server that has no admin token. Clients that send neither are not browsers.
 fn same_origin(req: &Request<hyper::body::Incoming>) -> bool {
     let h = req.headers();
+    // Browsers that send Sec-Fetch-Site say it outright; `Origin` can be `null` for
+    // reasons of privacy, so it is only the fallback.
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if site != "same-origin" && site != "none" {
-            return false;
-        }
+        return site == "same-origin" || site == "none";
     }
     match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
