@@ -61,7 +61,10 @@ async fn the_tenant_page_shows_the_wrong_object_id_beside_the_right_one() {
     assert!(headers.contains_key(reqwest::header::CONTENT_SECURITY_POLICY));
     // App 02 is registered with its app registration's object id …b002; the page says so
     // and offers New-ServicePrincipal with the enterprise application's …c002.
-    let card = html.split(r#"id="app-00000000-0000-4000-8000-00000000a002""#).nth(1).expect("app 02");
+    let card = html
+        .split(r#"id="app-00000000-0000-4000-8000-00000000a002""#)
+        .nth(1)
+        .expect("app 02");
     let card = card.split("</article>").next().unwrap_or("");
     assert!(card.contains("the app registration's object id: wrong"), "{card}");
     assert!(
@@ -127,7 +130,10 @@ async fn a_form_on_the_tenant_page_changes_the_next_imap_outcome() {
         .await
         .expect("POST");
     assert_eq!(r.status().as_u16(), 303);
-    let to = r.headers()[reqwest::header::LOCATION].to_str().unwrap_or("").to_string();
+    let to = r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
     assert!(to.starts_with("/_mock/console/tenant?flash="), "{to}");
     assert_eq!(
         imap_auth(&server, 1, "poller-secret-value").await.1,
@@ -140,11 +146,18 @@ async fn a_form_on_the_tenant_page_changes_the_next_imap_outcome() {
     // A refused verb comes back as the error line, and changes nothing.
     let r = c
         .post(console(&server, "do"))
-        .form(&[("verb", "remove-mailbox-permission"), ("identity", "nobody@contoso.com"), ("user", "x")])
+        .form(&[
+            ("verb", "remove-mailbox-permission"),
+            ("identity", "nobody@contoso.com"),
+            ("user", "x"),
+        ])
         .send()
         .await
         .expect("POST");
-    let to = r.headers()[reqwest::header::LOCATION].to_str().unwrap_or("").to_string();
+    let to = r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
     assert!(to.starts_with("/_mock/console/?error="), "{to}");
 }
 
@@ -166,10 +179,16 @@ async fn an_uploaded_message_is_delivered_and_shown() {
         .await
         .expect("POST");
     assert_eq!(r.status().as_u16(), 303);
-    let to = r.headers()[reqwest::header::LOCATION].to_str().unwrap_or("").to_string();
+    let to = r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
     assert!(to.contains("flash=deliver"), "{to}");
     let (_, _, html) = text(&c, &console(&server, "mail?mailbox=test.user%40contoso.com&uid=5")).await;
-    assert!(html.contains("Uploaded &lt;here&gt;"), "escaped subject in the list: {html}");
+    assert!(
+        html.contains("Uploaded &lt;here&gt;"),
+        "escaped subject in the list: {html}"
+    );
     assert!(html.contains("Hello from the console."), "the text: {html}");
     assert!(!html.contains("<here>"));
 }
@@ -199,8 +218,14 @@ async fn the_console_keeps_the_admin_api_gate() {
         .await
         .expect("POST");
     assert_eq!(r.status().as_u16(), 303);
-    let cookie = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap_or("").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = r.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("t0ken"), "the cookie is not the token: {cookie}");
     let pair = cookie.split(';').next().unwrap_or("").to_string();
     let r = c
