@@ -51,7 +51,7 @@ fn usage() -> String {
         "usage: mock-server admin <verb> [--param value …] (--ready-file FILE | --url URL --ca-file PEM) [--admin-token TOKEN]\n\
          \x20      mock-server admin journal [--follow] [--after SEQ] [--json]\n\nverbs:\n",
     );
-    for (verb, params) in mock_server::admin::http::VERBS {
+    for (verb, params) in mock_server::admin::http::verbs() {
         s.push_str(&format!("  {verb} {params}\n"));
     }
     s

@@ -20,6 +20,43 @@ pub const MAX_RETRY_AFTER_SECS: u64 = 86_400;
 /// is far larger; a response line this long is already absurd.
 pub const MAX_REPLY_TEXT: usize = 1000;
 
+/// Why a fault cannot be armed; the message names what is wrong and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    /// The kind does not exist at the hook.
+    #[error("kind {kind} does not apply to hook {hook}; it takes {allowed}")]
+    KindNotAtHook {
+        kind: String,
+        hook: String,
+        allowed: String,
+    },
+    /// The kind needs a parameter that is missing.
+    #[error("kind {kind} needs {field}")]
+    Missing { field: &'static str, kind: String },
+    /// A parameter given to a kind that has no use for it.
+    #[error("{field} does not apply to kind {kind}")]
+    NotForKind { field: &'static str, kind: String },
+    /// A parameter that only one kind takes.
+    #[error("{field} applies only to kind {kind}")]
+    OnlyForKind { field: &'static str, kind: &'static str },
+    /// A parameter out of its range or form; the message says which and what is allowed.
+    #[error("{0}")]
+    Invalid(String),
+    /// A matcher that cannot match at this hook.
+    #[error("{0}")]
+    MatcherNotAtHook(&'static str),
+    /// [`MAX_ARMED_FAULTS`] are armed already.
+    #[error("{max} faults are armed already; disarm some")]
+    TooMany { max: usize },
+}
+
+/// Faults whose `expect` was not met, one line each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .lines.join("\n"))]
+pub struct UnmetExpectations {
+    pub lines: Vec<String>,
+}
+
 /// Where a fault applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -330,7 +367,7 @@ impl Fault {
     }
 
     /// Check the fault is complete and consistent; the error names what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FaultError> {
         let allowed: &[Kind] = match self.hook {
             Hook::Token => &[
                 Kind::AadError,
@@ -352,17 +389,22 @@ impl Fault {
             Hook::Pop3Command => &[Kind::Reply, Kind::Trickle, Kind::Delay, Kind::Drop],
         };
         if !allowed.contains(&self.kind) {
-            return Err(format!(
-                "kind {} does not apply to hook {}; it takes {}",
-                self.kind.name(),
-                self.hook.name(),
-                allowed.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
-            ));
+            return Err(FaultError::KindNotAtHook {
+                kind: self.kind.name(),
+                hook: self.hook.name(),
+                allowed: allowed.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+            });
         }
-        let param = |field: &str, present: bool, wanted: bool| -> Result<(), String> {
+        let param = |field: &'static str, present: bool, wanted: bool| -> Result<(), FaultError> {
             match (present, wanted) {
-                (true, false) => Err(format!("{field} does not apply to kind {}", self.kind.name())),
-                (false, true) => Err(format!("kind {} needs {field}", self.kind.name())),
+                (true, false) => Err(FaultError::NotForKind {
+                    field,
+                    kind: self.kind.name(),
+                }),
+                (false, true) => Err(FaultError::Missing {
+                    field,
+                    kind: self.kind.name(),
+                }),
                 _ => Ok(()),
             }
         };
@@ -371,54 +413,80 @@ impl Fault {
         param("millis", self.millis.is_some(), self.kind == Kind::Delay)?;
         param("reply", self.reply.is_some(), self.kind == Kind::Reply)?;
         if self.retry_after.is_some() && self.kind != Kind::Throttled {
-            return Err("retry_after applies only to kind throttled".into());
+            return Err(FaultError::OnlyForKind {
+                field: "retry_after",
+                kind: "throttled",
+            });
         }
         if self.plain && self.kind != Kind::Throttled {
-            return Err("plain applies only to kind throttled".into());
+            return Err(FaultError::OnlyForKind {
+                field: "plain",
+                kind: "throttled",
+            });
         }
         if self.text.is_some() && self.kind != Kind::Reply {
-            return Err("text applies only to kind reply".into());
+            return Err(FaultError::OnlyForKind {
+                field: "text",
+                kind: "reply",
+            });
         }
         if self.bytes.is_some() && self.kind != Kind::Trickle {
-            return Err("bytes applies only to kind trickle".into());
+            return Err(FaultError::OnlyForKind {
+                field: "bytes",
+                kind: "trickle",
+            });
         }
         if let Some(s) = self.status {
             if s != 500 && s != 503 {
-                return Err(format!("status {s}: server_error takes 500 or 503"));
+                return Err(FaultError::Invalid(format!(
+                    "status {s}: server_error takes 500 or 503"
+                )));
             }
         }
         if self.millis.is_some_and(|m| m > MAX_FAULT_DELAY_MS) {
-            return Err(format!("millis: at most {MAX_FAULT_DELAY_MS}"));
+            return Err(FaultError::Invalid(format!("millis: at most {MAX_FAULT_DELAY_MS}")));
         }
         if self.retry_after.is_some_and(|s| s > MAX_RETRY_AFTER_SECS) {
-            return Err(format!("retry_after: at most {MAX_RETRY_AFTER_SECS} seconds"));
+            return Err(FaultError::Invalid(format!(
+                "retry_after: at most {MAX_RETRY_AFTER_SECS} seconds"
+            )));
         }
         if self.bytes == Some(0) {
-            return Err("bytes: at least 1".into());
+            return Err(FaultError::Invalid("bytes: at least 1".into()));
         }
         if let Some(r) = &self.reply {
             if self.hook == Hook::Pop3Command {
                 if !r.eq_ignore_ascii_case("ERR") {
-                    return Err(format!("reply {r:?}: pop3_command answers ERR (-ERR text)"));
+                    return Err(FaultError::Invalid(format!(
+                        "reply {r:?}: pop3_command answers ERR (-ERR text)"
+                    )));
                 }
             } else if !["NO", "BAD", "BYE"].contains(&r.to_ascii_uppercase().as_str()) {
-                return Err(format!("reply {r:?}: expected NO, BAD or BYE"));
+                return Err(FaultError::Invalid(format!("reply {r:?}: expected NO, BAD or BYE")));
             }
         }
         if let Some(t) = &self.text {
             if t.len() > MAX_REPLY_TEXT || t.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return Err(format!("text: one line of at most {MAX_REPLY_TEXT} bytes"));
+                return Err(FaultError::Invalid(format!(
+                    "text: one line of at most {MAX_REPLY_TEXT} bytes"
+                )));
             }
         }
         if self.hook != Hook::Token && (self.grant_type.is_some() || self.scope.is_some()) {
-            return Err("grant_type and scope match token requests only (hook token)".into());
+            return Err(FaultError::MatcherNotAtHook(
+                "grant_type and scope match token requests only (hook token)",
+            ));
         }
         if self.command.is_some() && !matches!(self.hook, Hook::ImapCommand | Hook::Pop3Command) {
-            return Err("command matches only at hooks imap_command and pop3_command".into());
+            return Err(FaultError::MatcherNotAtHook(
+                "command matches only at hooks imap_command and pop3_command",
+            ));
         }
         if matches!(self.hook, Hook::ImapGreeting | Hook::ImapTls) && (self.client_id.is_some() || self.user.is_some())
         {
-            return Err("before authentication nothing is known of the client: no client_id or user matcher".into());
+            return Err(FaultError::MatcherNotAtHook(
+                "before authentication nothing is known of the client: no client_id or user matcher",
+            ));
         }
         Ok(())
     }
@@ -566,11 +634,13 @@ impl Faults {
     }
 
     /// Arm a fault; returns its id.
-    pub fn arm(&self, fault: Fault) -> Result<u64, String> {
+    pub fn arm(&self, fault: Fault) -> Result<u64, FaultError> {
         fault.validate()?;
         let mut inner = self.lock();
         if inner.armed.len() >= MAX_ARMED_FAULTS {
-            return Err(format!("{MAX_ARMED_FAULTS} faults are armed already; disarm some"));
+            return Err(FaultError::Invalid(format!(
+                "{MAX_ARMED_FAULTS} faults are armed already; disarm some"
+            )));
         }
         inner.next_id += 1;
         let id = inner.next_id;
@@ -659,13 +729,13 @@ mod tests {
     fn invalid_faults_are_refused_with_the_reason() {
         let f = Faults::default();
         let e = f.arm(Fault::token_server_error(404)).expect_err("404 is not an outage");
-        assert!(e.contains("500 or 503"), "{e}");
+        assert!(e.to_string().contains("500 or 503"), "{e}");
         let mut bad = Fault::imap_tls_failure();
         bad.kind = Kind::AadError;
         let e = f.arm(bad).expect_err("wrong hook");
-        assert!(e.contains("does not apply to hook imap_tls"), "{e}");
+        assert!(e.to_string().contains("does not apply to hook imap_tls"), "{e}");
         let e = f.arm(Fault::imap_reply("SELECT", "OK")).expect_err("OK is no fault");
-        assert!(e.contains("NO, BAD or BYE"), "{e}");
+        assert!(e.to_string().contains("NO, BAD or BYE"), "{e}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The HTTPS front: TLS, hyper's HTTP/1 and HTTP/2, and the dispatch of `/_mock/…` to the
-//! admin API and everything else to the identity platform.
+//! admin API and the web console, and everything else to the identity platform.
 
 use crate::admin::{self, Admin, AdminAccess};
 use crate::identity::routes::DropConnection;
 use crate::identity::{self, IdentityState};
 use crate::net::{accept_connections, SHUTDOWN_GRACE, TLS_HANDSHAKE_TIMEOUT};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,24 +50,34 @@ pub struct Routes {
     pub access: AdminAccess,
 }
 
-/// A request goes to the admin API or to the identity platform; a drop fault comes back
-/// as the service's error, so hyper closes the connection without answering.
+/// Every response body: most are whole (`Full`), the console's live journal streams.
+pub type Body = admin::console::Body;
+
+/// A request goes to the admin API, the console or the identity platform; a drop fault
+/// comes back as the service's error, so hyper closes the connection without answering.
 async fn dispatch(
     req: hyper::Request<hyper::body::Incoming>,
     routes: Arc<Routes>,
     peer: SocketAddr,
-) -> Result<hyper::Response<identity::routes::Body>, DropConnection> {
-    if req.uri().path().starts_with(admin::http::PREFIX) {
+) -> Result<hyper::Response<Body>, DropConnection> {
+    let path = req.uri().path();
+    if path.starts_with(admin::http::PREFIX) {
         if let Some(r) = admin::http::handle(req, &routes.admin, &routes.access, peer).await {
+            return Ok(r.map(BodyExt::boxed_unsync));
+        }
+        return Ok(identity::routes::not_found().map(BodyExt::boxed_unsync));
+    }
+    if admin::console::serves(path) {
+        if let Some(r) = admin::console::handle(req, &routes.admin, &routes.access, peer).await {
             return Ok(r);
         }
-        return Ok(identity::routes::not_found());
+        return Ok(identity::routes::not_found().map(BodyExt::boxed_unsync));
     }
     let r = identity::routes::handle(req, &routes.identity, peer).await;
     if r.extensions().get::<DropConnection>().is_some() {
         return Err(DropConnection);
     }
-    Ok(r)
+    Ok(r.map(BodyExt::boxed_unsync))
 }
 
 /// Serve HTTPS on `listener` until `shutdown` turns true.

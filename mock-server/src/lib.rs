@@ -29,7 +29,7 @@ pub mod token;
 
 pub use clock::Clock;
 pub use directory::Directory;
-pub use faults::Fault;
+pub use faults::{Fault, FaultError, UnmetExpectations};
 pub use identity::{DescriptionLayout, IdentityConfig, TokenLifetime};
 pub use journal::{JournalEntry, Outcome, Protocol};
 pub use server::{FaultGuard, MockServer, MockServerBuilder, StartError};

@@ -691,7 +691,7 @@ impl MockServer {
         }
     }
 
-    pub fn try_arm(&self, fault: crate::faults::Fault) -> Result<u64, String> {
+    pub fn try_arm(&self, fault: crate::faults::Fault) -> Result<u64, crate::faults::FaultError> {
         self.core.faults.arm(fault)
     }
 
@@ -718,12 +718,12 @@ impl MockServer {
     }
 
     /// Check every `expect` now; `Err` lists the unmet ones.
-    pub fn verify_faults(&self) -> Result<(), String> {
-        let unmet = crate::faults::unmet(&self.core.faults.list());
-        if unmet.is_empty() {
+    pub fn verify_faults(&self) -> Result<(), crate::faults::UnmetExpectations> {
+        let lines = crate::faults::unmet(&self.core.faults.list());
+        if lines.is_empty() {
             Ok(())
         } else {
-            Err(unmet.join("\n"))
+            Err(crate::faults::UnmetExpectations { lines })
         }
     }
 
