@@ -2,12 +2,10 @@
 //! authorization code flow with PKCE and its sign-in page, refresh tokens, and the
 //! resulting tokens over IMAP. Time moves only through the server's frozen clock.
 
-mod common;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::imap::{xoauth2, Imap};
-use common::{app, assert_aad_error, claims, post_form, Reply, CONTOSO};
+use e2e_tests::imap::{xoauth2, Imap};
+use e2e_tests::{app, assert_aad_error, claims, post_form, Reply, CONTOSO};
 use mock_server::{Clock, MockServer};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
