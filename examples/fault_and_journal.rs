@@ -51,14 +51,21 @@ async fn the_app_survives_one_refused_token_request() {
     // The journal tells the story: the fault fired (and why), then a token was issued.
     let requests = server.token_requests();
     let outcomes: Vec<Outcome> = requests.iter().map(|e| e.outcome).collect();
-    assert_eq!(outcomes, [Outcome::Fault, Outcome::Refused, Outcome::Issued], "{requests:#?}");
+    assert_eq!(
+        outcomes,
+        [Outcome::Fault, Outcome::Refused, Outcome::Issued],
+        "{requests:#?}"
+    );
     let fired = &requests[0];
     assert_eq!(fired.error_code, Some(7000215));
     assert!(
         fired.reason.as_deref().is_some_and(|r| r.contains("scripted fault")),
         "{fired:?}"
     );
-    assert!(fired.fix.as_deref().is_some_and(|f| f.contains("disarm fault")), "{fired:?}");
+    assert!(
+        fired.fix.as_deref().is_some_and(|f| f.contains("disarm fault")),
+        "{fired:?}"
+    );
 }
 
 #[tokio::test]
@@ -78,5 +85,8 @@ async fn an_imap_fault_is_journaled_with_its_reason() {
         .into_iter()
         .find(|e| e.outcome == Outcome::Fault)
         .expect("the fault is journaled");
-    assert!(fault.reason.as_deref().is_some_and(|r| r.contains("scripted fault")), "{fault:?}");
+    assert!(
+        fault.reason.as_deref().is_some_and(|r| r.contains("scripted fault")),
+        "{fault:?}"
+    );
 }

@@ -35,7 +35,11 @@ async fn main() -> Result<(), Error> {
         .json()
         .await?;
     let token = reply["access_token"].as_str().ok_or(format!("no token: {reply}"))?;
-    println!("token: {} characters, expires in {} s", token.len(), reply["expires_in"]);
+    println!(
+        "token: {} characters, expires in {} s",
+        token.len(),
+        reply["expires_in"]
+    );
 
     // 2. IMAP over implicit TLS, as against outlook.office365.com:993.
     let mut roots = rustls::RootCertStore::empty();
@@ -63,7 +67,11 @@ async fn main() -> Result<(), Error> {
         expect(&fetch, &format!("Subject: {subject}"))?;
     }
     command(&mut imap, "a4", "LOGOUT").await?;
-    println!("read the {} messages of {}", demo::TEST_USER_SUBJECTS.len(), demo::TEST_USER);
+    println!(
+        "read the {} messages of {}",
+        demo::TEST_USER_SUBJECTS.len(),
+        demo::TEST_USER
+    );
     Ok(())
 }
 
