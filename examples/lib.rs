@@ -4,3 +4,6 @@
 
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing_md {}
+
+#[doc = include_str!("../docs/runtime-control.md")]
+pub mod runtime_control_md {}
