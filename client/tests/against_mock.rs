@@ -1,23 +1,15 @@
 //! oauth-mail-check against a running mock-server: for every app and mailbox of the demo
 //! tenant, the right step fails with the right diagnosis and exit code.
 
+mod common;
+
+use e2e_tests::{app, demo, fixtures};
 use mock_server::MockServer;
 use oauth_mail_check::assertion::Alg;
 use oauth_mail_check::{run, Config, Credential, Report, Status};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
-
-fn app(nn: u32) -> String {
-    format!("00000000-0000-4000-8000-00000000a{nn:03}")
-}
-
 fn config(server: &MockServer, nn: u32, credential: Credential, email: &str) -> Config {
-    let mut c = Config::new("contoso.onmicrosoft.com", &app(nn), credential, email);
-    c.authority = server.https_url().to_string();
-    c.imap_host = "127.0.0.1".into();
-    c.imap_port = server.imaps_addr().port();
-    c.ca_file = Some(server.ca_file().to_path_buf());
-    c
+    common::config(server, demo::CONTOSO_DOMAIN, &app(nn), credential, email)
 }
 
 fn secret(s: &str) -> Credential {
@@ -93,8 +85,8 @@ async fn the_working_app_reads_the_four_messages() {
 #[tokio::test]
 async fn certificates_sign_ps256_and_rs256_and_starttls_works() {
     let server = MockServer::start().await;
-    let cert_pem = std::fs::read_to_string(format!("{FIXTURES}/certs/mail-poller.crt")).expect("crt");
-    let key_pem = std::fs::read_to_string(format!("{FIXTURES}/certs/mail-poller.key")).expect("key");
+    let cert_pem = std::fs::read_to_string(fixtures().join("certs/mail-poller.crt")).expect("crt");
+    let key_pem = std::fs::read_to_string(fixtures().join("certs/mail-poller.key")).expect("key");
     for alg in [Alg::Ps256, Alg::Rs256] {
         let cred = Credential::Certificate {
             cert_pem: cert_pem.clone(),

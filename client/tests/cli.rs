@@ -8,7 +8,7 @@ fn check(server: &MockServer, client: u32, secret: &str, extra: &[&str]) -> std:
     let authority = server.https_url().to_string();
     let port = server.imaps_addr().port().to_string();
     let ca = server.ca_file().to_path_buf();
-    let client_id = format!("00000000-0000-4000-8000-00000000a{client:03}");
+    let client_id = e2e_tests::app(client);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oauth-mail-check"));
     cmd.args([
         "contoso.onmicrosoft.com",

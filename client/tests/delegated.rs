@@ -1,18 +1,16 @@
 //! oauth-mail-check's delegated modes against the mock: password, device code, refresh
 //! token; the delegated IMAP rules (own mailbox, shared mailbox, another user's).
 
+mod common;
+
+use e2e_tests::demo;
 use mock_server::MockServer;
 use oauth_mail_check::{run, Config, Credential, Status};
 
-const DESKTOP: &str = "00000000-0000-4000-8000-00000000a008";
+const DESKTOP: &str = demo::DESKTOP.client_id;
 
 fn config(server: &MockServer, credential: Credential, email: &str) -> Config {
-    let mut c = Config::new("contoso.onmicrosoft.com", DESKTOP, credential, email);
-    c.authority = server.https_url().to_string();
-    c.imap_host = "127.0.0.1".into();
-    c.imap_port = server.imaps_addr().port();
-    c.ca_file = Some(server.ca_file().to_path_buf());
-    c
+    common::config(server, demo::CONTOSO_DOMAIN, DESKTOP, credential, email)
 }
 
 fn password(user: &str, pw: &str) -> Credential {

@@ -88,10 +88,11 @@ fn config(server: &MockServer, port: u16, scripted_ca: &str) -> Config {
         std::fs::read_to_string(scripted_ca).expect("ca")
     );
     std::fs::write(&bundle, both).expect("bundle");
+    let poller = e2e_tests::demo::POLLER;
     let mut c = Config::new(
         "contoso.com",
-        "00000000-0000-4000-8000-00000000a001",
-        Credential::Secret("poller-secret-value".into()),
+        poller.client_id,
+        Credential::Secret(poller.secret.expect("the poller has a secret").into()),
         "test.user@contoso.com",
     );
     c.authority = server.https_url().to_string();

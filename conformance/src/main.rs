@@ -57,7 +57,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
-    /// Print (or write into README.md) the failure catalogue generated from the recordings.
+    /// Print (or write into docs/conformance.md) the failure catalogue generated from the recordings.
     Catalogue {
         #[arg(long)]
         write: Option<PathBuf>,
@@ -117,7 +117,7 @@ async fn run(args: Args) -> Result<bool> {
                 Some(path) => {
                     let readme = std::fs::read_to_string(&path)?;
                     let updated =
-                        conformance::with_catalogue(&readme, &table).context("README has no catalogue markers")?;
+                        conformance::with_catalogue(&readme, &table).context("the file has no catalogue markers")?;
                     std::fs::write(&path, updated)?;
                 }
             }

@@ -1,6 +1,6 @@
 //! Every shipped recording as its own named test: replayed against the in-process mock,
-//! and (with `@client-outcome`) played to the client library. Also: the README's failure
-//! catalogue is the one the recordings generate.
+//! and (with `@client-outcome`) played to the client library. Also: the failure catalogue
+//! in docs/conformance.md is the one the recordings generate.
 
 use conformance::format::load_all;
 use conformance::replay::Verdict;
@@ -50,13 +50,13 @@ fn main() {
         }));
     }
     let (i2, t2) = (imap.clone(), token.clone());
-    trials.push(Trial::test("readme_catalogue_is_generated_from_the_recordings", move || {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).map_err(|e| Failed::from(e.to_string()))?;
+    trials.push(Trial::test("docs_catalogue_is_generated_from_the_recordings", move || {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/conformance.md")).map_err(|e| Failed::from(e.to_string()))?;
         let table = conformance::catalogue(&i2, &t2);
         match conformance::with_catalogue(&readme, &table) {
             Some(updated) if updated == readme => Ok(()),
-            Some(_) => Err("README's failure catalogue is stale: run `cargo run -p conformance -- catalogue --write README.md`".into()),
-            None => Err("README lacks the catalogue markers".into()),
+            Some(_) => Err("docs/conformance.md's failure catalogue is stale: run `cargo run -p conformance -- catalogue --write docs/conformance.md`".into()),
+            None => Err("docs/conformance.md lacks the catalogue markers".into()),
         }
     }));
     let enough = imap.iter().filter(|r| !r.meta.cause.is_empty()).count();

@@ -18,9 +18,11 @@
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use clap::{Parser, Subcommand};
+use e2e_tests::imap::literal_len;
+use e2e_tests::{demo, process};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -125,7 +127,7 @@ fn only_loopback(addr: &SocketAddr) -> Result<()> {
 
 async fn prepare(args: &Args) -> Result<Target> {
     let mut pop3s = None;
-    let (imaps, ca_pem, spawned, token_url, https) = match args.imaps_addr {
+    let (imaps, ca_pem, spawned, https_url, https) = match args.imaps_addr {
         Some(addr) => {
             only_loopback(&addr)?;
             let ca = args.ca_file.as_ref().context("--ca-file is needed with --imaps-addr")?;
@@ -141,23 +143,9 @@ async fn prepare(args: &Args) -> Result<Target> {
             let dir = std::env::temp_dir().join(format!("mock-load-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
             let ready = dir.join("ready.json");
-            let child = Command::new(&args.server_bin)
-                .args([
-                    "--https-port",
-                    "0",
-                    "--imaps-port",
-                    "0",
-                    "--imap-port",
-                    "0",
-                    "--pop3s-port",
-                    "0",
-                    "--pop3-port",
-                    "0",
-                    "--log",
-                    "warn",
-                    "--ready-file",
-                ])
-                .arg(&ready)
+            // The harness's way of starting the binary: ports 0, readiness from the ready file.
+            let child = process::command(&args.server_bin, &ready)
+                .args(["--log", "warn"])
                 .stdout(Stdio::null())
                 .spawn()
                 .with_context(|| {
@@ -166,49 +154,26 @@ async fn prepare(args: &Args) -> Result<Target> {
                         args.server_bin.display()
                     )
                 })?;
-            let spawned = Spawned { child, dir };
-            let t0 = Instant::now();
-            while !ready.exists() {
-                if t0.elapsed() > Duration::from_secs(20) {
-                    bail!("the server wrote no ready file in 20 s");
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready)?)?;
+            let mut spawned = Spawned { child, dir };
+            let info = process::wait_for_ready(&mut spawned.child, &ready, process::READY_TIMEOUT)
+                .map_err(anyhow::Error::msg)?;
             let imaps: SocketAddr = info["imaps_addr"].as_str().context("imaps_addr")?.parse()?;
             pop3s = info["pop3s_addr"].as_str().and_then(|a| a.parse().ok());
             let ca = std::fs::read(info["ca_file"].as_str().context("ca_file")?)?;
-            let base = info["https_url"].as_str().context("https_url")?;
-            let url = format!("{base}/contoso.com/oauth2/v2.0/token");
+            let base = info["https_url"].as_str().context("https_url")?.to_string();
             let https: SocketAddr = base.trim_start_matches("https://").parse()?;
-            (imaps, ca, Some(spawned), Some(url), Some(https))
+            (imaps, ca, Some(spawned), Some(base), Some(https))
         }
     };
     let b64 = base64::engine::general_purpose::STANDARD;
-    let auth = match (&args.plain, token_url) {
+    let auth = match (&args.plain, https_url) {
         (Some(p), _) => format!("PLAIN {}", b64.encode(format!("\0{}\0{}", p[0], p[1]))),
-        (None, Some(url)) => {
-            let client = reqwest::Client::builder()
-                .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem)?])
-                .no_proxy()
-                .build()?;
-            let r: serde_json::Value = client
-                .post(url)
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", "00000000-0000-4000-8000-00000000a001"),
-                    ("client_secret", "poller-secret-value"),
-                    ("scope", "https://outlook.office365.com/.default"),
-                ])
-                .send()
-                .await?
-                .json()
-                .await?;
-            let token = r["access_token"].as_str().context("no access_token")?;
-            format!(
-                "XOAUTH2 {}",
-                b64.encode(format!("user={}\x01auth=Bearer {token}\x01\x01", args.user))
-            )
+        (None, Some(base)) => {
+            let client = e2e_tests::https_client(&ca_pem)?;
+            let token = e2e_tests::request_app_token(&client, &base, demo::POLLER, demo::EXO_SCOPE)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            format!("XOAUTH2 {}", e2e_tests::imap::xoauth2(&args.user, &token))
         }
         (None, None) => bail!("an external server needs --plain USER PASSWORD (or a token flow it supports)"),
     };
@@ -225,16 +190,7 @@ async fn prepare(args: &Args) -> Result<Target> {
 }
 
 fn connector(ca_pem: &[u8]) -> Result<tokio_rustls::TlsConnector> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(c?)?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    Ok(e2e_tests::tls::try_connector(ca_pem)?)
 }
 
 type Conn = BufReader<tokio_rustls::client::TlsStream<TcpStream>>;
@@ -247,7 +203,7 @@ async fn until_tagged(c: &mut Conn, tag: &str) -> Result<()> {
         if c.read_until(b'\n', &mut line).await? == 0 {
             bail!("connection closed before {tag}");
         }
-        if let Some(n) = literal(&line) {
+        if let Some(n) = literal_len(&line) {
             let mut skip = vec![0u8; n];
             tokio::io::AsyncReadExt::read_exact(c, &mut skip).await?;
             continue;
@@ -262,21 +218,10 @@ async fn until_tagged(c: &mut Conn, tag: &str) -> Result<()> {
     }
 }
 
-fn literal(line: &[u8]) -> Option<usize> {
-    let l = line.strip_suffix(b"\r\n")?;
-    let l = l.strip_suffix(b"}")?;
-    let open = l.iter().rposition(|&b| b == b'{')?;
-    std::str::from_utf8(&l[open + 1..])
-        .ok()?
-        .trim_end_matches('+')
-        .parse()
-        .ok()
-}
-
 async fn open_session(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<Conn> {
     let tcp = TcpStream::connect(t.imaps).await?;
     tcp.set_nodelay(true)?;
-    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let name = e2e_tests::tls::localhost();
     let mut c = BufReader::new(tls.connect(name, tcp).await?);
     let mut greeting = Vec::new();
     c.read_until(b'\n', &mut greeting).await?;
@@ -336,7 +281,7 @@ async fn open_pop3(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<Conn>
         .context("POP3 needs XOAUTH2 (no --plain)")?;
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost")?;
     let mut c = BufReader::new(tls.connect(name, tcp).await?);
     pop3_ok(&mut c).await?;
     c.get_mut().write_all(b"AUTH XOAUTH2\r\n").await?;
@@ -478,9 +423,15 @@ async fn tokens(t: Target, concurrency: usize, seconds: u64) -> Result<serde_jso
         .https
         .context("the token benchmark needs a server this tool started (no --imaps-addr)")?;
     let tls = connector(&t.ca_pem)?;
-    let body = "grant_type=client_credentials&client_id=00000000-0000-4000-8000-00000000a001&client_secret=poller-secret-value&scope=https%3A%2F%2Foutlook.office365.com%2F.default";
+    let app = demo::POLLER;
+    let body = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Foutlook.office365.com%2F.default",
+        app.client_id,
+        app.secret.context("the demo poller has a secret")?
+    );
     let request: Arc<[u8]> = format!(
-        "POST /c0ffee00-1111-4222-8333-444455556666/oauth2/v2.0/token HTTP/1.1\r\nHost: {https}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /{}/oauth2/v2.0/token HTTP/1.1\r\nHost: {https}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        app.tenant,
         body.len()
     )
     .into_bytes()
@@ -497,9 +448,7 @@ async fn tokens(t: Target, concurrency: usize, seconds: u64) -> Result<serde_jso
                 return (0, 1);
             };
             let _ = tcp.set_nodelay(true);
-            let Ok(name) = rustls::pki_types::ServerName::try_from("localhost") else {
-                return (0, 1);
-            };
+            let name = e2e_tests::tls::localhost();
             let Ok(mut s) = tls.connect(name, tcp).await else {
                 return (0, 1);
             };

@@ -1,10 +1,12 @@
 //! Benchmark: the binary's start-to-ready time and the machine's RSA-2048 signing rate,
 //! the ceiling of token issuance (`openssl speed` and aws-lc-rs, one process per core).
-//! The token rate itself: `mock-load tokens` (see the README), with the server in its
+//! The token rate itself: `mock-load tokens` (see docs/benchmarks.md), with the server in its
 //! own process.
 //!
 //! `cargo bench -p mock-server --bench token_rate` prints one JSON report.
 
+use e2e_tests::process;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -66,32 +68,17 @@ fn start_to_ready_ms(binary: &str, runs: usize) -> Vec<f64> {
     for i in 0..runs {
         let ready = dir.join(format!("ready-{i}.json"));
         let t0 = Instant::now();
-        let Ok(mut child) = Command::new(binary)
-            .args([
-                "--https-port",
-                "0",
-                "--imaps-port",
-                "0",
-                "--imap-port",
-                "0",
-                "--pop3s-port",
-                "0",
-                "--pop3-port",
-                "0",
-                "--log",
-                "warn",
-                "--ready-file",
-            ])
-            .arg(&ready)
+        // The harness's command line (ports 0, the ready file), as the tests start it.
+        let Ok(mut child) = process::command(Path::new(binary), &ready)
+            .args(["--log", "warn"])
             .stdout(std::process::Stdio::null())
             .spawn()
         else {
             break;
         };
-        while !ready.exists() && t0.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_micros(200));
+        if process::wait_for_ready(&mut child, &ready, Duration::from_secs(10)).is_ok() {
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
-        times.push(t0.elapsed().as_secs_f64() * 1000.0);
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod clock;
+pub mod demo;
 pub mod directory;
 pub mod faults;
 pub mod https;

@@ -735,6 +735,29 @@ impl MockServer {
             let _ = task.await;
         }
     }
+
+    /// A client-credentials token for a demo app (`mock_server::demo::POLLER`, …) and
+    /// Exchange Online (`https://outlook.office365.com/.default`).
+    ///
+    /// The token is asked of this server's own token endpoint over HTTPS, exactly as a
+    /// client asks: the same route, checks, journal entry and armed `token` faults, and
+    /// nothing that depends on how the identity module is organised inside.
+    ///
+    /// # Panics
+    /// When no token comes back (a public client, an expired secret, a token fault
+    /// armed, a changed directory): the message carries the server's answer.
+    /// [`MockServer::try_app_token`] returns it instead.
+    pub async fn app_token(&self, app: crate::demo::App) -> String {
+        match self.try_app_token(app).await {
+            Ok(token) => token,
+            Err(e) => panic!("no token for {} ({}): {e}", app.display_name, app.client_id),
+        }
+    }
+
+    /// As [`MockServer::app_token`], with the server's answer as the error.
+    pub async fn try_app_token(&self, app: crate::demo::App) -> Result<String, String> {
+        crate::demo::request_app_token(self.https_addr, &self.ca_pem, app).await
+    }
 }
 
 impl Drop for MockServer {

@@ -1,11 +1,16 @@
-"""Start an extra mock-server process with chosen flags, for tests that must not share
-the session server of conftest.py: they move its clock (--test-controls) or serve
-another fixture. Same start-up protocol as conftest.py: --ready-file, port 0 everywhere.
+"""The one way the Python tests start mock-server, and the client helpers they share.
+
+`running_server(*flags)` starts the real binary (MOCK_SERVER_BIN, which scripts/test-all
+sets, or target/debug/mock-server) on port 0 everywhere and yields its ready file's
+content once it exists. conftest.py's session server uses it; tests that must not share
+that server (they move its clock or change its directory) start their own with it.
 """
 import contextlib
+import imaplib
 import json
 import os
 import pathlib
+import ssl
 import subprocess
 import tempfile
 import time
@@ -20,31 +25,41 @@ def running_server(*extra_args):
     binary = os.environ.get("MOCK_SERVER_BIN", str(ROOT / "target" / "debug" / "mock-server"))
     workdir = tempfile.mkdtemp(prefix="mock-server-pytest-")
     ready_file = pathlib.Path(workdir) / "ready.json"
-    log = open(pathlib.Path(workdir) / "server.log", "wb")
-    proc = subprocess.Popen(
-        [binary, "--https-port", "0", "--imaps-port", "0", "--imap-port", "0", "--pop3s-port", "0", "--pop3-port", "0",
-         "--ready-file", str(ready_file),
-         *extra_args],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ready_file.exists():
-            if proc.poll() is not None:
-                raise RuntimeError(f"mock-server exited with {proc.returncode}; see {log.name}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("mock-server wrote no ready file within 30 s")
-            time.sleep(0.02)
-        ready = json.loads(ready_file.read_text())
-        ready["log"] = log.name
-        yield ready
-    finally:
-        proc.terminate()
+    with open(pathlib.Path(workdir) / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [binary, "--https-port", "0", "--imaps-port", "0", "--imap-port", "0", "--pop3s-port", "0", "--pop3-port", "0",
+             "--ready-file", str(ready_file),
+             *extra_args],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            deadline = time.monotonic() + 30
+            while not ready_file.exists():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"mock-server exited with {proc.returncode}; see {log.name}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("mock-server wrote no ready file within 30 s")
+                time.sleep(0.02)
+            ready = json.loads(ready_file.read_text())
+            ready["log"] = log.name
+            yield ready
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def connect_imaps(server):
+    """imaplib over implicit TLS to the server's IMAP port, trusting its CA."""
+    host, port = server["imaps_addr"].rsplit(":", 1)
+    return imaplib.IMAP4_SSL(host, int(port), ssl_context=ssl.create_default_context(cafile=server["ca_file"]))
+
+
+def xoauth2(user, token):
+    """The authobject for imaplib's authenticate("XOAUTH2", ...)."""
+    return lambda _challenge: f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
 
 
 def advance_clock(server, seconds):

@@ -5,13 +5,11 @@ Each test starts its own server (server_process.running_server): the verbs chang
 that the session server of conftest.py shares with other tests.
 """
 import imaplib
-import ssl
 
 import pytest
 import requests
-
 from conftest import CONTOSO, EXO_SCOPE, app_id
-from server_process import running_server
+from server_process import connect_imaps, running_server, xoauth2
 
 USER = "test.user@contoso.com"
 POLLER_SP = "00000000-0000-4000-8000-00000000c001"
@@ -32,12 +30,10 @@ def token(server, nn=1, secret="poller-secret-value"):
 
 def imap_session(server, user=USER):
     """AUTHENTICATE then SELECT INBOX with imaplib; returns the two answers' texts."""
-    host, port = server["imaps_addr"].rsplit(":", 1)
-    ctx = ssl.create_default_context(cafile=server["ca_file"])
     access = token(server).json()["access_token"]
-    imap = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx)
+    imap = connect_imaps(server)
     try:
-        typ, data = imap.authenticate("XOAUTH2", lambda _: f"user={user}\x01auth=Bearer {access}\x01\x01".encode())
+        typ, data = imap.authenticate("XOAUTH2", xoauth2(user, access))
         auth = (typ, data[0].decode())
         try:
             typ, data = imap.select("INBOX")
@@ -76,7 +72,7 @@ def test_unknown_identity_is_named(server):
 
 
 def test_fault_fires_exactly_once_and_journal_says_why(server):
-    status, body = admin(server, "add-fault", hook="token", kind="throttled", retry_after=3, times=1)
+    status, _body = admin(server, "add-fault", hook="token", kind="throttled", retry_after=3, times=1)
     assert status == 200
     r = token(server)
     assert r.status_code == 429 and r.headers["Retry-After"] == "3"
@@ -93,11 +89,9 @@ def test_fault_fires_exactly_once_and_journal_says_why(server):
 
 
 def test_clock_advance_expires_the_session(server):
-    host, port = server["imaps_addr"].rsplit(":", 1)
-    ctx = ssl.create_default_context(cafile=server["ca_file"])
     access = token(server).json()["access_token"]
-    imap = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx)
-    imap.authenticate("XOAUTH2", lambda _: f"user={USER}\x01auth=Bearer {access}\x01\x01".encode())
+    imap = connect_imaps(server)
+    imap.authenticate("XOAUTH2", xoauth2(USER, access))
     assert admin(server, "advance-clock", seconds=7200)[0] == 200
     with pytest.raises(imaplib.IMAP4.abort, match="AccessTokenExpired"):
         imap.noop()

@@ -6,13 +6,13 @@ MSAL for Python, and curl (--oauth2-bearer, imaps://).
 import email
 import email.utils
 import imaplib
-import ssl
 import subprocess
 
 import msal
 import pytest
-
 from conftest import CONTOSO, EXO_SCOPE, app_id
+from server_process import connect_imaps as connect
+from server_process import xoauth2
 
 USER = "test.user@contoso.com"
 SECRETS = {1: "poller-secret-value", 2: "wrong-oid-secret", 4: "no-permission-secret"}
@@ -24,16 +24,6 @@ def token_for(server, nn):
         instance_discovery=False, azure_region=False)
     result = app.acquire_token_for_client(scopes=[EXO_SCOPE])
     return result["access_token"]
-
-
-def connect(server):
-    host, port = server["imaps_addr"].rsplit(":", 1)
-    ctx = ssl.create_default_context(cafile=server["ca_file"])
-    return imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx)
-
-
-def xoauth2(user, token):
-    return lambda _challenge: f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
 
 
 def test_imaplib_lists_the_four_demo_messages(mock_server):

@@ -11,7 +11,6 @@ import imaplib
 import json
 import pathlib
 import shutil
-import ssl
 import tempfile
 import threading
 import urllib.parse
@@ -19,9 +18,9 @@ import urllib.parse
 import msal
 import pytest
 import requests
-
 from conftest import CONTOSO, ROOT, app_id
-from server_process import advance_clock, running_server
+from server_process import advance_clock, running_server, xoauth2
+from server_process import connect_imaps as connect
 
 USER = "test.user@contoso.com"
 PASSWORD = "Passw0rd!"
@@ -237,15 +236,6 @@ def test_refresh_through_acquire_token_silent_after_expiry(server):
     advance_clock(server, 91 * 86400)
     failed = app.acquire_token_silent_with_error([IMAP], account=account)
     assert_error(failed, "invalid_grant", 700082, "expired due to inactivity")
-
-
-def connect(server):
-    host, port = server["imaps_addr"].rsplit(":", 1)
-    return imaplib.IMAP4_SSL(host, int(port), ssl_context=ssl.create_default_context(cafile=server["ca_file"]))
-
-
-def xoauth2(user, token):
-    return lambda _challenge: f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
 
 
 def test_delegated_token_over_imaplib(server):

@@ -1,11 +1,9 @@
 //! Certificate credentials: every encoding real libraries send is accepted, every defect
 //! gets its AADSTS code.
 
-mod common;
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use common::*;
+use e2e_tests::*;
 use mock_server::{Clock, MockServer};
 use serde_json::{json, Value};
 
@@ -82,7 +80,7 @@ async fn assertions_as_real_libraries_build_them_are_accepted() {
     for (name, header, claims) in variants {
         let r = try_assertion(&server, header, claims).await;
         assert_eq!(r.status, 200, "{name}: {}", r.json);
-        let cl = common::claims(r.json["access_token"].as_str().expect("token"));
+        let cl = e2e_tests::claims(r.json["access_token"].as_str().expect("token"));
         assert_eq!(cl["appidacr"], "2", "{name}");
         assert_eq!(cl["appid"], app(1), "{name}");
     }

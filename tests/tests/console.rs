@@ -1,10 +1,8 @@
 //! The web console (`/_mock/console/`) over real HTTPS: its pages, its live journal
 //! (server-sent events), its forms running the admin verbs, and its gate.
 
-mod common;
-
-use common::imap::{app_token, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::MockServer;
 
 const TEST_USER: &str = "test.user@contoso.com";

@@ -2,12 +2,10 @@
 //! authorization code flow with PKCE and its sign-in page, refresh tokens, and the
 //! resulting tokens over IMAP. Time moves only through the server's frozen clock.
 
-mod common;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::imap::{xoauth2, Imap};
-use common::{app, assert_aad_error, claims, post_form, Reply, CONTOSO};
+use e2e_tests::imap::{xoauth2, Imap};
+use e2e_tests::{app, assert_aad_error, claims, post_form, Reply, CONTOSO};
 use mock_server::{Clock, MockServer};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -1038,7 +1036,7 @@ fn with_fabrikam_user(app_in_fabrikam: bool) -> mock_server::Directory {
     let mut d = mock_server::directory::fixture::demo_tenant().expect("demo");
     let app08 = d.tenants[0].application(&app(8)).expect("app 08").clone();
     let fabrikam = &mut d.tenants[1];
-    assert_eq!(fabrikam.id, common::FABRIKAM);
+    assert_eq!(fabrikam.id, e2e_tests::FABRIKAM);
     fabrikam.users.push(mock_server::directory::User {
         upn: FABRIKAM_USER.into(),
         object_id: "00000000-0000-4000-8000-00000000f001".into(),
@@ -1146,11 +1144,14 @@ async fn device_code_on_common_signs_in_a_user_of_another_tenant_on_the_page() {
     let r = poll_at(&c, &server, "common", flow.json["device_code"].as_str().expect("dc")).await;
     assert_eq!(r.status, 200, "{}", r.json);
     let at = claims(r.json["access_token"].as_str().expect("at"));
-    assert_eq!(at["tid"], common::FABRIKAM);
-    assert_eq!(at["iss"], format!("https://sts.windows.net/{}/", common::FABRIKAM));
+    assert_eq!(at["tid"], e2e_tests::FABRIKAM);
+    assert_eq!(at["iss"], format!("https://sts.windows.net/{}/", e2e_tests::FABRIKAM));
     assert_eq!(at["upn"], FABRIKAM_USER);
     let id = claims(r.json["id_token"].as_str().expect("id_token"));
-    assert_eq!(id["iss"], format!("{}/{}/v2.0", server.https_url(), common::FABRIKAM));
+    assert_eq!(
+        id["iss"],
+        format!("{}/{}/v2.0", server.https_url(), e2e_tests::FABRIKAM)
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 //! Discovery documents, JWKS, instance discovery and user realm over HTTPS.
 
-mod common;
-
-use common::*;
+use e2e_tests::*;
 use mock_server::MockServer;
 
 #[tokio::test]

@@ -2,10 +2,8 @@
 //! Microsoft's guide and every failure of the demo tenant, byte for byte, with the
 //! journal's reason for each refusal.
 
-mod common;
-
-use common::imap::{app_token, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::imap::{ImapConfig, Personality};
 use mock_server::{Clock, MockServer, Outcome};
 

@@ -1,9 +1,7 @@
 //! IMAP mailbox commands over real TLS against the demo mail, with Exchange's texts.
 
-mod common;
-
-use common::imap::{app_token, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::imap::ImapConfig;
 use mock_server::MockServer;
 

@@ -2,14 +2,12 @@
 //! and the identity platform's client-assertion check. Every attack is refused and
 //! journaled with its reason.
 
-mod common;
-
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use common::imap::{app_token, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::{MockServer, Outcome};
 use serde_json::{json, Value};
 

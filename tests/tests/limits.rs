@@ -1,10 +1,8 @@
 //! Limits, each set through its option: exceeding one gives the faithful answer and closes
 //! cleanly, and the server stays healthy for everyone else.
 
-mod common;
-
-use common::imap::{app_token, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::imap::ImapConfig;
 use mock_server::{MockServer, Outcome};
 
@@ -113,7 +111,7 @@ async fn failed_authentications_and_total_connections_follow_their_options() {
     let (mut c, _) = Imap::tls(&server).await;
     let tcp = tokio::net::TcpStream::connect(server.imaps_addr()).await.expect("tcp");
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let third = common::imap::connector(server.ca_pem()).connect(name, tcp).await;
+    let third = e2e_tests::imap::connector(server.ca_pem()).connect(name, tcp).await;
     if let Ok(mut tls) = third {
         use tokio::io::AsyncReadExt;
         let mut buf = [0u8; 16];
@@ -195,7 +193,7 @@ async fn http_slowloris_and_oversized_heads_are_refused() {
     let connect = || async {
         let tcp = tokio::net::TcpStream::connect(server.https_addr()).await.expect("tcp");
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-        common::imap::connector(server.ca_pem())
+        e2e_tests::imap::connector(server.ca_pem())
             .connect(name, tcp)
             .await
             .expect("tls")

@@ -2,10 +2,8 @@
 //! and loses no earlier one; sessions racing STORE/EXPUNGE/MOVE on one mailbox leave it
 //! consistent.
 
-mod common;
-
-use common::imap::{app_token, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::MockServer;
 
 const USER: &str = "test.user@contoso.com";

@@ -3,10 +3,8 @@
 //! mail store shared with IMAP, and hostile input (long lines, drips, bare LF, pipelining,
 //! data behind STLS, half-closed sockets).
 
-mod common;
-
-use common::imap::{app_token, connector, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, connector, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::pop3::{Personality, Pop3Config};
 use mock_server::{Clock, Fault, MockServer, Outcome};
 use std::time::Duration;

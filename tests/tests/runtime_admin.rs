@@ -1,10 +1,8 @@
 //! The administrator's verbs change the wire outcome while the server runs: through the
 //! Rust API (`server.admin()`) and through the admin HTTP API (`/_mock/admin/<verb>`).
 
-mod common;
-
-use common::imap::{app_token, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::admin::CasMailbox;
 use mock_server::MockServer;
 use serde_json::{json, Value};

@@ -1,10 +1,8 @@
 //! Scripted faults fire exactly as often as asked, at the token endpoint and in IMAP, and
 //! `expect` verification catches a mismatch.
 
-mod common;
-
-use common::imap::{app_token, connector, xoauth2, Imap};
-use common::*;
+use e2e_tests::imap::{app_token, connector, xoauth2, Imap};
+use e2e_tests::*;
 use mock_server::{Fault, MockServer};
 use serde_json::json;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,8 +1,6 @@
 //! The token endpoint over real HTTPS: grants, token shape, every AADSTS error, journal.
 
-mod common;
-
-use common::*;
+use e2e_tests::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use mock_server::{MockServer, Outcome};
 use serde_json::{json, Value};

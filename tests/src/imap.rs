@@ -1,9 +1,6 @@
 //! A raw IMAP client for tests: exact bytes in and out, every wait bounded.
-#![allow(dead_code)]
 
 use mock_server::MockServer;
-use rustls::pki_types::pem::PemObject;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -21,24 +18,16 @@ pub struct Imap {
     ca_pem: String,
 }
 
+/// A TLS connector trusting the mock's CA (see [`crate::tls::try_connector`]).
 pub fn connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.expect("pem")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    crate::tls::try_connector(ca_pem.as_bytes()).expect("connector trusting the mock's CA")
 }
 
 impl Imap {
     /// Connect to the implicit-TLS port and read the greeting.
     pub async fn tls(server: &MockServer) -> (Self, String) {
         let tcp = TcpStream::connect(server.imaps_addr()).await.expect("connect");
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let name = crate::tls::localhost();
         let tls = connector(server.ca_pem())
             .connect(name, tcp)
             .await
@@ -69,7 +58,7 @@ impl Imap {
         };
         assert!(reader.buffer().is_empty(), "bytes after STARTTLS before the handshake");
         let tcp = reader.into_inner();
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let name = crate::tls::localhost();
         let tls = connector(&self.ca_pem)
             .connect(name, tcp)
             .await
@@ -133,7 +122,7 @@ impl Imap {
             let mut line = self.line().await;
             assert!(!line.is_empty(), "EOF before the tagged answer of {tag}; got {lines:?}");
             // A line ending in {n} announces a literal.
-            while let Some(n) = literal_len(&line) {
+            while let Some(n) = literal_len(line.as_bytes()) {
                 let lit = self.bytes(n).await;
                 line.push_str(&String::from_utf8_lossy(&lit));
                 line.push_str(&self.line().await);
@@ -180,20 +169,26 @@ impl Imap {
     }
 }
 
-fn literal_len(line: &str) -> Option<usize> {
-    let l = line.strip_suffix("\r\n")?;
-    let open = l.rfind('{')?;
-    let inner = l[open + 1..].strip_suffix('}')?;
-    inner.trim_end_matches('+').parse().ok()
+/// The length `n` of a literal announced at the end of a line (`{n}` or `{n+}` before the
+/// CRLF), if there is one.
+pub fn literal_len(line: &[u8]) -> Option<usize> {
+    let l = line.strip_suffix(b"\r\n")?;
+    let l = l.strip_suffix(b"}")?;
+    let open = l.iter().rposition(|&b| b == b'{')?;
+    std::str::from_utf8(&l[open + 1..])
+        .ok()?
+        .trim_end_matches('+')
+        .parse()
+        .ok()
 }
 
 /// A client-credentials token from the server's own token endpoint.
 pub async fn app_token(server: &MockServer, nn: u32, secret: &str, scope: &str) -> String {
-    let c = super::client(server);
-    let r = super::post_form(
+    let c = crate::client(server);
+    let r = crate::post_form(
         &c,
-        &server.token_endpoint(super::CONTOSO),
-        &super::secret_form(&super::app(nn), secret, scope),
+        &server.token_endpoint(crate::CONTOSO),
+        &crate::secret_form(&crate::app(nn), secret, scope),
     )
     .await;
     r.json["access_token"]
@@ -202,6 +197,20 @@ pub async fn app_token(server: &MockServer, nn: u32, secret: &str, scope: &str) 
         .to_string()
 }
 
+/// The XOAUTH2 initial response, base64 included, as `AUTHENTICATE XOAUTH2 <this>` sends it.
 pub fn xoauth2(user: &str, token: &str) -> String {
     mock_server::sasl::xoauth2::encode(user, token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal_len;
+
+    #[test]
+    fn literal_lengths() {
+        assert_eq!(literal_len(b"* 1 FETCH (BODY[] {42}\r\n"), Some(42));
+        assert_eq!(literal_len(b"a1 APPEND INBOX {7+}\r\n"), Some(7));
+        assert_eq!(literal_len(b"* OK {no}\r\n"), None);
+        assert_eq!(literal_len(b"* 1 FETCH (BODY[] {42}"), None);
+    }
 }

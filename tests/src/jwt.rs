@@ -1,70 +1,12 @@
-//! Helpers shared by the end-to-end tests: an HTTPS client that trusts the server's CA,
-//! demo-tenant constants, and client assertions signed with the demo certificate.
-#![allow(dead_code)]
+//! JWTs from the test's side: claims read without verification, the demo certificate of
+//! app 01 and client assertions signed with it.
 
-pub mod imap;
-
+use crate::{app, fixtures};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use mock_server::MockServer;
 use serde_json::Value;
-use std::path::PathBuf;
-
-pub const CONTOSO: &str = "c0ffee00-1111-4222-8333-444455556666";
-pub const FABRIKAM: &str = "fab00000-1111-4222-8333-444455556666";
-pub const EXO_SCOPE: &str = "https://outlook.office365.com/.default";
-
-pub fn app(nn: u32) -> String {
-    format!("00000000-0000-4000-8000-00000000a{nn:03}")
-}
-
-pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
-
-pub fn client(server: &MockServer) -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(server.ca_pem().as_bytes()).expect("CA PEM");
-    reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .no_proxy()
-        .build()
-        .expect("client")
-}
-
-pub struct Reply {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub json: Value,
-}
-
-pub async fn post_form(client: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Reply {
-    let r = client.post(url).form(form).send().await.expect("POST");
-    reply(r).await
-}
-
-pub async fn get(client: &reqwest::Client, url: &str) -> Reply {
-    reply(client.get(url).send().await.expect("GET")).await
-}
-
-async fn reply(r: reqwest::Response) -> Reply {
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("body");
-    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply { status, headers, json }
-}
-
-/// Client-credentials form for a demo app with its secret.
-pub fn secret_form<'a>(client_id: &'a str, secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "client_credentials"),
-        ("client_id", client_id),
-        ("client_secret", secret),
-        ("scope", scope),
-    ]
-}
 
 /// The claims of a JWT, without verification.
 pub fn claims(jwt: &str) -> Value {
@@ -161,26 +103,4 @@ pub fn assertion_form<'a>(assertion: &'a str, scope: &'a str, client_id: &'a str
 
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// Check an Entra error body; returns its `error_description`.
-pub fn assert_aad_error(r: &Reply, status: u16, error: &str, code: u64) -> String {
-    assert_eq!(r.status, status, "status of {}", r.json);
-    assert_eq!(r.json["error"], error, "{}", r.json);
-    assert_eq!(r.json["error_codes"], serde_json::json!([code]), "{}", r.json);
-    let d = r.json["error_description"].as_str().expect("description").to_string();
-    assert!(d.starts_with(&format!("AADSTS{code}: ")), "{d}");
-    assert!(
-        d.contains("\r\nTrace ID: ") && d.contains("\r\nCorrelation ID: ") && d.contains("\r\nTimestamp: "),
-        "{d}"
-    );
-    let ts = r.json["timestamp"].as_str().expect("timestamp");
-    assert_eq!(ts.len(), "2016-01-09 02:02:12Z".len(), "{ts}");
-    assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b' ', "{ts}");
-    assert_eq!(
-        r.json["error_uri"],
-        format!("https://login.microsoftonline.com/error?code={code}")
-    );
-    assert!(r.json["trace_id"].as_str().is_some_and(|t| t.len() == 36));
-    d
 }
