@@ -346,6 +346,8 @@ impl MockServerBuilder {
             )));
         }
 
+        // Listeners are up: seed aws-lc's generator off the start-up path (tls.rs says why).
+        tls::warm_up_rng();
         Ok(MockServer {
             core,
             identity,
