@@ -130,6 +130,10 @@ struct Args {
     /// Append every journal entry to FILE as a JSON line.
     #[arg(long, value_name = "FILE")]
     journal_file: Option<PathBuf>,
+    /// Memory the in-memory journal may hold, in bytes; older entries are dropped from
+    /// memory first (and stay in --journal-file).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::journal::DEFAULT_JOURNAL_MAX_BYTES)]
+    journal_max_bytes: usize,
     /// Arm the faults in FILE (a JSON array of faults, format in fixtures/README.md) at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -228,6 +232,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             DescriptionLayout::Crlf
         })
         .http_max_request_body(args.http_max_request_body)
+        .journal_max_bytes(args.journal_max_bytes)
         .http_limits(
             std::time::Duration::from_secs(args.http_header_read_timeout),
             args.http_max_header,

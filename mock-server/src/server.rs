@@ -62,6 +62,7 @@ pub struct MockServerBuilder {
     imap: ImapConfig,
     admin: AdminAccess,
     journal_file: Option<PathBuf>,
+    journal_max_bytes: usize,
     faults: Vec<crate::faults::Fault>,
     verify_faults_on_drop: bool,
 }
@@ -85,6 +86,7 @@ impl Default for MockServerBuilder {
                 token: None,
             },
             journal_file: None,
+            journal_max_bytes: crate::journal::DEFAULT_JOURNAL_MAX_BYTES,
             faults: Vec::new(),
             verify_faults_on_drop: true,
         }
@@ -217,6 +219,14 @@ impl MockServerBuilder {
         self
     }
 
+    /// Memory the in-memory journal may hold, in bytes (default
+    /// [`crate::journal::DEFAULT_JOURNAL_MAX_BYTES`]); older entries are dropped from
+    /// memory first and stay in the journal file when there is one.
+    pub fn journal_max_bytes(mut self, bytes: usize) -> Self {
+        self.journal_max_bytes = bytes;
+        self
+    }
+
     /// Arm a fault from the start (as `--faults FILE` does).
     pub fn fault(mut self, fault: crate::faults::Fault) -> Self {
         self.faults.push(fault);
@@ -242,11 +252,13 @@ impl MockServerBuilder {
             None => fixture::demo_tenant()?,
         };
         let journal = match &self.journal_file {
-            Some(path) => Journal::with_file(path).map_err(|source| StartError::Io {
-                path: path.clone(),
-                source,
-            })?,
-            None => Journal::default(),
+            Some(path) => {
+                Journal::with_file_and_max_bytes(path, self.journal_max_bytes).map_err(|source| StartError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => Journal::with_max_bytes(self.journal_max_bytes),
         };
         let faults = crate::faults::Faults::default();
         for (i, f) in self.faults.into_iter().enumerate() {
