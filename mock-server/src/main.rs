@@ -76,6 +76,18 @@ struct Args {
     /// Seconds to send an HTTP request head (slowloris guard).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     http_header_read_timeout: u64,
+    /// Seconds from an HTTP request's head to its answer, body included (408 beyond).
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP_REQUEST_TIMEOUT.as_secs())]
+    http_request_timeout: u64,
+    /// Close an HTTP/1 keep-alive or HTTP/2 connection idle for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP_IDLE_TIMEOUT.as_secs())]
+    http_idle_timeout: u64,
+    /// Seconds between HTTP/2 PINGs to a peer.
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP2_KEEP_ALIVE_INTERVAL.as_secs())]
+    http2_keep_alive_interval: u64,
+    /// Seconds to wait for a PING acknowledgement before closing an HTTP/2 connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP2_KEEP_ALIVE_TIMEOUT.as_secs())]
+    http2_keep_alive_timeout: u64,
     /// Largest HTTP request head in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::https::MAX_HTTP_HEADER_BYTES)]
     http_max_header: usize,
@@ -233,6 +245,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })
         .http_max_request_body(args.http_max_request_body)
         .journal_max_bytes(args.journal_max_bytes)
+        .http_request_timeout(std::time::Duration::from_secs(args.http_request_timeout))
+        .http_idle_timeout(std::time::Duration::from_secs(args.http_idle_timeout))
+        .http2_keep_alive(
+            std::time::Duration::from_secs(args.http2_keep_alive_interval),
+            std::time::Duration::from_secs(args.http2_keep_alive_timeout),
+        )
         .http_limits(
             std::time::Duration::from_secs(args.http_header_read_timeout),
             args.http_max_header,

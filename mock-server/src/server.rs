@@ -145,7 +145,30 @@ impl MockServerBuilder {
             header_read_timeout,
             max_header_bytes,
             max_connections,
+            ..self.http
         };
+        self
+    }
+
+    /// Time from a request's head to its answer, body included (default
+    /// [`crate::https::HTTP_REQUEST_TIMEOUT`]); later, `408` and the connection closes.
+    pub fn http_request_timeout(mut self, timeout: Duration) -> Self {
+        self.http.request_timeout = timeout;
+        self
+    }
+
+    /// Close an HTTP/1 keep-alive or HTTP/2 connection with no request in flight for
+    /// this long (default [`crate::https::HTTP_IDLE_TIMEOUT`]).
+    pub fn http_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.http.idle_timeout = timeout;
+        self
+    }
+
+    /// HTTP/2 PING interval and acknowledgement deadline (defaults
+    /// [`crate::https::HTTP2_KEEP_ALIVE_INTERVAL`], [`crate::https::HTTP2_KEEP_ALIVE_TIMEOUT`]).
+    pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.http.http2_keep_alive_interval = interval;
+        self.http.http2_keep_alive_timeout = timeout;
         self
     }
 
