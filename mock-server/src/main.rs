@@ -296,6 +296,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     wait_for_signal().await;
     eprintln!("mock-server: stopping");
     server.shutdown().await;
+    if let Some(path) = &args.ready_file {
+        // A ready file left behind would send the next watcher to a dead server.
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the ready file");
+        }
+    }
     Ok(())
 }
 
