@@ -157,7 +157,9 @@ async fn main(args: &[String]) -> anyhow::Result<()> {
                 }
                 after = after.max(e["seq"].as_u64().unwrap_or(after));
             }
-            if !follow {
+            let last_seq = page["last_seq"].as_u64().unwrap_or(after);
+            // Pages are at most MAX_JOURNAL_PAGE entries: keep asking until caught up.
+            if !follow && (entries.is_empty() || after >= last_seq) {
                 return Ok(());
             }
             if entries.is_empty() {

@@ -8,6 +8,7 @@ use crate::net::{accept_connections, SHUTDOWN_GRACE, TLS_HANDSHAKE_TIMEOUT};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -21,6 +22,21 @@ pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_HTTP_HEADER_BYTES: usize = 64 * 1024;
 /// Concurrent HTTPS connections; more are accepted and closed at once.
 pub const MAX_HTTPS_CONNECTIONS: usize = 4096;
+/// Time from a request's head to its answer: receiving the body and handling it. Token
+/// requests are a few hundred bytes sent at once; 30 s matches the head's allowance and
+/// carries the admin API's largest upload (48 MB) many times over on loopback. nginx's
+/// `client_body_timeout` is 60 s between two reads; a total is what stops a slow trickle.
+/// A request still unanswered then gets `408 Request Timeout` and its connection closes.
+pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection (HTTP/1 keep-alive or HTTP/2) with no request in flight for this long is
+/// closed (HTTP/2 with GOAWAY). IIS, which fronts Microsoft's endpoints, closes idle
+/// connections after 120 s (`connectionTimeout`, its default).
+pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// HTTP/2 PING every this often on a connection, to find peers that vanished without a
+/// FIN. hyper's own keep-alive example interval.
+pub const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// A PING not acknowledged within this closes the connection (hyper's default, 20 s).
+pub const HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Limits of the HTTPS listener.
 #[derive(Debug, Clone)]
@@ -31,6 +47,14 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// HTTPS connections at once ([`MAX_HTTPS_CONNECTIONS`]).
     pub max_connections: usize,
+    /// From a request's head to its answer ([`HTTP_REQUEST_TIMEOUT`]).
+    pub request_timeout: Duration,
+    /// Connection without a request in flight ([`HTTP_IDLE_TIMEOUT`]).
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING interval ([`HTTP2_KEEP_ALIVE_INTERVAL`]).
+    pub http2_keep_alive_interval: Duration,
+    /// HTTP/2 PING acknowledgement deadline ([`HTTP2_KEEP_ALIVE_TIMEOUT`]).
+    pub http2_keep_alive_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -39,8 +63,71 @@ impl Default for HttpConfig {
             header_read_timeout: HTTP_HEADER_READ_TIMEOUT,
             max_header_bytes: MAX_HTTP_HEADER_BYTES,
             max_connections: MAX_HTTPS_CONNECTIONS,
+            request_timeout: HTTP_REQUEST_TIMEOUT,
+            idle_timeout: HTTP_IDLE_TIMEOUT,
+            http2_keep_alive_interval: HTTP2_KEEP_ALIVE_INTERVAL,
+            http2_keep_alive_timeout: HTTP2_KEEP_ALIVE_TIMEOUT,
         }
     }
+}
+
+/// Requests in flight on one connection and when the last one began or ended, for the
+/// idle deadline. Times are milliseconds since the connection was accepted.
+struct Activity {
+    opened: tokio::time::Instant,
+    in_flight: AtomicUsize,
+    last_ms: AtomicU64,
+}
+
+/// Marks a request in flight until dropped (also when its future is cancelled).
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            opened: tokio::time::Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InFlight(self.clone())
+    }
+
+    /// When the connection will have been idle for `idle`, if nothing happens first;
+    /// `None` while a request is in flight (the request deadline bounds that).
+    fn idle_deadline(&self, idle: Duration) -> Option<tokio::time::Instant> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        Some(self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The answer to a request that did not arrive (or was not handled) in time.
+fn request_timeout() -> hyper::Response<identity::routes::Body> {
+    let mut r = hyper::Response::new(identity::routes::Body::default());
+    *r.status_mut() = hyper::StatusCode::REQUEST_TIMEOUT;
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 /// What a request can be sent to.
@@ -116,20 +203,55 @@ pub async fn accept_loop(
             builder
                 .http2()
                 .timer(TokioTimer::new())
+                .keep_alive_interval(Some(config.http2_keep_alive_interval))
+                .keep_alive_timeout(config.http2_keep_alive_timeout)
                 .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
-            let service = hyper::service::service_fn(move |req| dispatch(req, routes.clone(), peer));
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            // Why select: finish the request in flight, then close, when the server stops.
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            let activity = Activity::new();
+            let requests = activity.clone();
+            let request_deadline = config.request_timeout;
+            let service = hyper::service::service_fn(move |req| {
+                let in_flight = requests.begin();
+                let answer = dispatch(req, routes.clone(), peer);
+                async move {
+                    let _in_flight = in_flight;
+                    // The body is read inside the handler: this bounds a slow trickle.
+                    match tokio::time::timeout(request_deadline, answer).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            tracing::debug!(%peer, "HTTP request not received in time; 408");
+                            Ok(request_timeout().map(BodyExt::boxed_unsync))
+                        }
                     }
                 }
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+            });
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            loop {
+                let idle_at = activity.idle_deadline(config.idle_timeout);
+                let recheck = tokio::time::Instant::now() + config.idle_timeout;
+                // Why select: the connection ends by itself, or the server stops (finish
+                // the request in flight, then close), or it sat idle too long (close,
+                // HTTP/2 with GOAWAY), checked again whenever a request was in flight.
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = shutdown.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await;
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(idle_at.unwrap_or(recheck)) => {
+                        if activity.idle_deadline(config.idle_timeout).is_some_and(|at| at <= tokio::time::Instant::now()) {
+                            tracing::debug!(%peer, "HTTP connection idle; closing");
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await;
+                            break;
+                        }
+                    }
                 }
             }
         }

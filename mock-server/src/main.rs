@@ -77,6 +77,18 @@ struct Args {
     /// Seconds to send an HTTP request head (slowloris guard).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     http_header_read_timeout: u64,
+    /// Seconds from an HTTP request's head to its answer, body included (408 beyond).
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP_REQUEST_TIMEOUT.as_secs())]
+    http_request_timeout: u64,
+    /// Close an HTTP/1 keep-alive or HTTP/2 connection idle for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP_IDLE_TIMEOUT.as_secs())]
+    http_idle_timeout: u64,
+    /// Seconds between HTTP/2 PINGs to a peer.
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP2_KEEP_ALIVE_INTERVAL.as_secs())]
+    http2_keep_alive_interval: u64,
+    /// Seconds to wait for a PING acknowledgement before closing an HTTP/2 connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = mock_server::https::HTTP2_KEEP_ALIVE_TIMEOUT.as_secs())]
+    http2_keep_alive_timeout: u64,
     /// Largest HTTP request head in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::https::MAX_HTTP_HEADER_BYTES)]
     http_max_header: usize,
@@ -131,6 +143,10 @@ struct Args {
     /// Append every journal entry to FILE as a JSON line.
     #[arg(long, value_name = "FILE")]
     journal_file: Option<PathBuf>,
+    /// Memory the in-memory journal may hold, in bytes; older entries are dropped from
+    /// memory first (and stay in --journal-file).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::journal::DEFAULT_JOURNAL_MAX_BYTES)]
+    journal_max_bytes: usize,
     /// Arm the faults in FILE (a JSON array of faults, format in fixtures/README.md) at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -271,6 +287,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             DescriptionLayout::Crlf
         })
         .http_max_request_body(args.http_max_request_body)
+        .journal_max_bytes(args.journal_max_bytes)
+        .http_request_timeout(std::time::Duration::from_secs(args.http_request_timeout))
+        .http_idle_timeout(std::time::Duration::from_secs(args.http_idle_timeout))
+        .http2_keep_alive(
+            std::time::Duration::from_secs(args.http2_keep_alive_interval),
+            std::time::Duration::from_secs(args.http2_keep_alive_timeout),
+        )
         .http_limits(
             std::time::Duration::from_secs(args.http_header_read_timeout),
             args.http_max_header,
@@ -316,6 +339,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     wait_for_signal().await;
     eprintln!("mock-server: stopping");
     server.shutdown().await;
+    if let Some(path) = &args.ready_file {
+        // A ready file left behind would send the next watcher to a dead server.
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the ready file");
+        }
+    }
     Ok(())
 }
 

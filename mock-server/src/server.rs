@@ -66,6 +66,7 @@ pub struct MockServerBuilder {
     imap: ImapConfig,
     admin: AdminAccess,
     journal_file: Option<PathBuf>,
+    journal_max_bytes: usize,
     faults: Vec<crate::faults::Fault>,
     verify_faults_on_drop: bool,
     pop3s_port: u16,
@@ -92,6 +93,7 @@ impl Default for MockServerBuilder {
                 token: None,
             },
             journal_file: None,
+            journal_max_bytes: crate::journal::DEFAULT_JOURNAL_MAX_BYTES,
             faults: Vec::new(),
             verify_faults_on_drop: true,
             pop3s_port: 0,
@@ -153,7 +155,30 @@ impl MockServerBuilder {
             header_read_timeout,
             max_header_bytes,
             max_connections,
+            ..self.http
         };
+        self
+    }
+
+    /// Time from a request's head to its answer, body included (default
+    /// [`crate::https::HTTP_REQUEST_TIMEOUT`]); later, `408` and the connection closes.
+    pub fn http_request_timeout(mut self, timeout: Duration) -> Self {
+        self.http.request_timeout = timeout;
+        self
+    }
+
+    /// Close an HTTP/1 keep-alive or HTTP/2 connection with no request in flight for
+    /// this long (default [`crate::https::HTTP_IDLE_TIMEOUT`]).
+    pub fn http_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.http.idle_timeout = timeout;
+        self
+    }
+
+    /// HTTP/2 PING interval and acknowledgement deadline (defaults
+    /// [`crate::https::HTTP2_KEEP_ALIVE_INTERVAL`], [`crate::https::HTTP2_KEEP_ALIVE_TIMEOUT`]).
+    pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.http.http2_keep_alive_interval = interval;
+        self.http.http2_keep_alive_timeout = timeout;
         self
     }
 
@@ -227,6 +252,14 @@ impl MockServerBuilder {
         self
     }
 
+    /// Memory the in-memory journal may hold, in bytes (default
+    /// [`crate::journal::DEFAULT_JOURNAL_MAX_BYTES`]); older entries are dropped from
+    /// memory first and stay in the journal file when there is one.
+    pub fn journal_max_bytes(mut self, bytes: usize) -> Self {
+        self.journal_max_bytes = bytes;
+        self
+    }
+
     /// Arm a fault from the start (as `--faults FILE` does).
     pub fn fault(mut self, fault: crate::faults::Fault) -> Self {
         self.faults.push(fault);
@@ -270,11 +303,13 @@ impl MockServerBuilder {
             None => fixture::demo_tenant()?,
         };
         let journal = match &self.journal_file {
-            Some(path) => Journal::with_file(path).map_err(|source| StartError::Io {
-                path: path.clone(),
-                source,
-            })?,
-            None => Journal::default(),
+            Some(path) => {
+                Journal::with_file_and_max_bytes(path, self.journal_max_bytes).map_err(|source| StartError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => Journal::with_max_bytes(self.journal_max_bytes),
         };
         let faults = crate::faults::Faults::default();
         for (i, f) in self.faults.into_iter().enumerate() {
@@ -392,6 +427,8 @@ impl MockServerBuilder {
             )));
         }
 
+        // Listeners are up: seed aws-lc's generator off the start-up path (tls.rs says why).
+        tls::warm_up_rng();
         Ok(MockServer {
             core,
             identity,

@@ -4,11 +4,19 @@
 //! The CA is kept in a folder when asked (`--ca-dir`), so a person trusts it once; the
 //! server certificate is made at every start, for `localhost`, `127.0.0.1`, `::1` and
 //! every extra host name.
+//!
+//! Start-up speed: the CA and server keys are generated, and the certificates signed,
+//! with `ring` (P-256 ECDSA), whose randomness is the kernel's CSPRNG (`getrandom(2)`).
+//! aws-lc, which serves TLS and signs tokens, seeds its own generator on first use with
+//! CPU-jitter entropy, about 35 ms of CPU; doing that on the start-up path cost most of
+//! the time to ready. [`warm_up_rng`] seeds it on a background thread instead, once the
+//! listeners are up, so neither start-up nor the first handshake waits for it.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, SigningKey,
 };
+use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_ASN1_SIGNING};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +40,121 @@ pub enum TlsError {
     Rcgen(#[from] rcgen::Error),
     #[error("TLS configuration failed: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("key generation failed (no randomness from the operating system)")]
+    KeyGeneration,
+}
+
+/// A P-256 ECDSA key held by `ring` (see the module comment for why not aws-lc).
+pub struct RingKey {
+    pair: EcdsaKeyPair,
+    pkcs8: Vec<u8>,
+    rng: ring::rand::SystemRandom,
+}
+
+impl RingKey {
+    /// A new key from the operating system's CSPRNG.
+    pub fn generate() -> Result<Self, TlsError> {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|_| TlsError::KeyGeneration)?;
+        Self::from_pkcs8(pkcs8.as_ref()).ok_or(TlsError::KeyGeneration)
+    }
+
+    /// A P-256 PKCS#8 key, or `None` when it is another kind (or a form ring does not read).
+    fn from_pkcs8(der: &[u8]) -> Option<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng).ok()?;
+        Some(Self {
+            pair,
+            pkcs8: der.to_vec(),
+            rng,
+        })
+    }
+
+    /// PKCS#8 DER (a secret: written only to a private file or handed to rustls).
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    fn pem(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.pkcs8);
+        let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END PRIVATE KEY-----\n");
+        out
+    }
+}
+
+impl PublicKeyData for RingKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl SigningKey for RingKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        let sig = self
+            .pair
+            .sign(&self.rng, msg)
+            .map_err(|_| rcgen::Error::RingUnspecified)?;
+        Ok(sig.as_ref().to_vec())
+    }
+}
+
+/// The CA's key: ring's when it can read it (every CA made since ring signs), else rcgen's
+/// on aws-lc (a CA folder from an older mock-server, or a key of another kind).
+enum CaKey {
+    Ring(RingKey),
+    Rcgen(KeyPair),
+}
+
+impl PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            CaKey::Ring(k) => k.der_bytes(),
+            CaKey::Rcgen(k) => k.der_bytes(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        match self {
+            CaKey::Ring(k) => k.algorithm(),
+            CaKey::Rcgen(k) => k.algorithm(),
+        }
+    }
+}
+
+impl SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            CaKey::Ring(k) => k.sign(msg),
+            CaKey::Rcgen(k) => k.sign(msg),
+        }
+    }
+}
+
+/// Seed aws-lc's random generator on a background thread, once per process, so that the
+/// first TLS handshake or token signature does not pay for its CPU-jitter collection.
+pub fn warm_up_rng() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let spawned = std::thread::Builder::new().name("aws-lc-seed".into()).spawn(|| {
+            let mut byte = [0u8; 1];
+            // Only the side effect matters: aws-lc seeds its generator on first use.
+            let _ = aws_lc_rs::rand::fill(&mut byte);
+        });
+        if spawned.is_err() {
+            tracing::debug!("cannot start the RNG warm-up thread; aws-lc seeds on first use");
+        }
+    });
 }
 
 pub struct TlsMaterial {
@@ -68,7 +191,7 @@ fn ca_params() -> CertificateParams {
 }
 
 /// Load the CA kept in `dir`, or create one there.
-fn load_or_create_ca(dir: Option<&Path>) -> Result<(String, Issuer<'static, KeyPair>), TlsError> {
+fn load_or_create_ca(dir: Option<&Path>) -> Result<(String, Issuer<'static, CaKey>), TlsError> {
     if let Some(dir) = dir {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
@@ -79,12 +202,17 @@ fn load_or_create_ca(dir: Option<&Path>) -> Result<(String, Issuer<'static, KeyP
                 path: dir.to_path_buf(),
                 detail,
             };
-            let key = KeyPair::from_pem(&key_pem).map_err(|e| bad(format!("{CA_KEY_FILE}: {e}")))?;
+            let ring_key =
+                crate::directory::fixture::pem_body(&key_pem, "PRIVATE KEY").and_then(|der| RingKey::from_pkcs8(&der));
+            let key = match ring_key {
+                Some(k) => CaKey::Ring(k),
+                None => CaKey::Rcgen(KeyPair::from_pem(&key_pem).map_err(|e| bad(format!("{CA_KEY_FILE}: {e}")))?),
+            };
             let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| bad(format!("{CA_CERT_FILE}: {e}")))?;
             return Ok((cert_pem, issuer));
         }
     }
-    let key = KeyPair::generate()?;
+    let key = RingKey::generate()?;
     let params = ca_params();
     let cert = params.self_signed(&key)?;
     let pem = cert.pem();
@@ -93,9 +221,9 @@ fn load_or_create_ca(dir: Option<&Path>) -> Result<(String, Issuer<'static, KeyP
         let cert_path = dir.join(CA_CERT_FILE);
         std::fs::write(&cert_path, &pem).map_err(io(&cert_path))?;
         let key_path = dir.join(CA_KEY_FILE);
-        write_private(&key_path, key.serialize_pem().as_bytes())?;
+        write_private(&key_path, key.pem().as_bytes())?;
     }
-    Ok((pem, Issuer::new(params, key)))
+    Ok((pem, Issuer::new(params, CaKey::Ring(key))))
 }
 
 /// Write a private key readable by its owner only.
@@ -132,7 +260,7 @@ pub fn build(ca_dir: Option<&Path>, hostnames: &[String]) -> Result<TlsMaterial,
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(1);
     params.not_after = now + LEAF_VALIDITY;
-    let leaf_key = KeyPair::generate()?;
+    let leaf_key = RingKey::generate()?;
     let leaf = params.signed_by(&leaf_key, &issuer)?;
 
     let ca_der = crate::directory::fixture::pem_body(&ca_pem, "CERTIFICATE").ok_or_else(|| TlsError::BadCa {
@@ -140,7 +268,7 @@ pub fn build(ca_dir: Option<&Path>, hostnames: &[String]) -> Result<TlsMaterial,
         detail: "CA certificate is not PEM".into(),
     })?;
     let chain = vec![leaf.der().clone(), CertificateDer::from(ca_der)];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.pkcs8_der().to_vec()));
     let mut config =
         rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()?
@@ -151,4 +279,40 @@ pub fn build(ca_dir: Option<&Path>, hostnames: &[String]) -> Result<TlsMaterial,
         ca_pem,
         server_config: Arc::new(config),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tls-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_ca_folder_is_reused_and_one_made_by_aws_lc_still_loads() {
+        // Made by this version (ring): the second start reuses the same CA.
+        let dir = temp_dir("ring");
+        let first = build(Some(&dir), &[]).expect("first start");
+        let second = build(Some(&dir), &[]).expect("second start");
+        assert_eq!(first.ca_pem, second.ca_pem);
+        let key_pem = std::fs::read_to_string(dir.join(CA_KEY_FILE)).expect("key");
+        assert!(crate::directory::fixture::pem_body(&key_pem, "PRIVATE KEY")
+            .and_then(|d| RingKey::from_pkcs8(&d))
+            .is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // Made by an older version (rcgen on aws-lc, ECDSA P-384 here to force the fallback).
+        let dir = temp_dir("aws-lc");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+        let cert = ca_params().self_signed(&key).expect("cert");
+        std::fs::write(dir.join(CA_CERT_FILE), cert.pem()).expect("write");
+        std::fs::write(dir.join(CA_KEY_FILE), key.serialize_pem()).expect("write");
+        let loaded = build(Some(&dir), &["login.microsoftonline.com".into()]).expect("old CA loads");
+        assert_eq!(loaded.ca_pem, cert.pem());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

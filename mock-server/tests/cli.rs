@@ -188,3 +188,55 @@ async fn the_demo_fixture_file_loads_like_the_embedded_one() {
     let run = start(&dir, &["--fixture", fixture]);
     assert_eq!(run.ready["tenants"].as_array().map(Vec::len), Some(2));
 }
+
+/// A clean stop (SIGTERM) removes the ready file; a restart on the same journal file
+/// continues its sequence numbers instead of starting again at 1.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_clean_stop_removes_the_ready_file_and_a_restart_continues_the_journal() {
+    let dir = tempdir("restart");
+    let journal = dir.join("journal.jsonl");
+    let journal_arg = journal.to_str().expect("utf-8 path");
+    let token = |run: &Running| {
+        let url = run.ready["https_url"].as_str().expect("url").to_string();
+        let ca = run.ready["ca_file"].as_str().expect("ca").to_string();
+        async move {
+            let r = client(&ca, None)
+                .post(format!("{url}/contoso.com/oauth2/v2.0/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "00000000-0000-4000-8000-00000000a001"),
+                    ("client_secret", "poller-secret-value"),
+                    ("scope", "https://outlook.office365.com/.default"),
+                ])
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(r.status(), 200);
+        }
+    };
+    for _ in 0..2 {
+        let mut run = start(&dir, &["--journal-file", journal_arg]);
+        token(&run).await;
+        token(&run).await;
+        let killed = Command::new("kill")
+            .args(["-TERM", &run.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = run.child.wait().expect("wait");
+        assert!(status.success(), "a signal is a clean stop: {status}");
+        assert!(!run.ready_file.exists(), "the ready file is removed on a clean stop");
+    }
+    let seqs: Vec<u64> = std::fs::read_to_string(&journal)
+        .expect("journal")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

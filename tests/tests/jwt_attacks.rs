@@ -302,3 +302,60 @@ async fn attacks_on_the_client_assertion_check() {
         .expect("post");
     assert_eq!(r.status(), 413);
 }
+
+/// `exp`, `nbf` and `iat` must be numbers: a string or array `nbf` is not skipped (a token
+/// meant to be held back would pass), on the mail side and in client assertions alike.
+#[tokio::test]
+async fn time_claims_that_are_not_numbers_are_refused_naming_the_claim() {
+    let server = MockServer::start().await;
+    let good = app_token(&server, 1, "poller-secret-value", EXO_SCOPE).await;
+    let (_, c, _) = parts(&good);
+    // Genuinely signed by the server's own key, so only the claim's type is wrong.
+    let authority = mock_server::token::Authority::new(&server.directory().signing_keys).expect("authority");
+    let n = now();
+    for (name, value) in [
+        ("nbf", json!((n - 60).to_string())),
+        ("nbf", json!([n - 60])),
+        ("iat", json!("yesterday")),
+        ("exp", json!((n + 3600).to_string())),
+    ] {
+        let mut claims = c.clone();
+        claims[name] = value.clone();
+        let token = authority.sign(&claims, None).expect("signed");
+        imap_refuses(
+            &server,
+            &format!("{name}={value}"),
+            &token,
+            &format!("the {name} claim is"),
+        )
+        .await;
+    }
+
+    let cert = demo_cert();
+    let aud = server.token_endpoint(CONTOSO);
+    let x5t = URL_SAFE_NO_PAD.encode(sha1(&cert.der));
+    let http = client(&server);
+    for (name, value) in [
+        ("nbf", json!((n - 60).to_string())),
+        ("iat", json!([n])),
+        ("exp", json!({"at": n + 600})),
+    ] {
+        let mut claims = assertion_claims(&aud, n);
+        claims[name] = value.clone();
+        let assertion = sign_assertion(&cert, &json!({"alg": "RS256", "x5t": x5t}), &claims);
+        let r = post_form(
+            &http,
+            &server.token_endpoint(CONTOSO),
+            &assertion_form(&assertion, EXO_SCOPE, &app(1)),
+        )
+        .await;
+        assert_eq!(r.json["error_codes"], json!([50027]), "{name}={value}: {}", r.json);
+        let e = server.token_requests().pop().expect("journaled");
+        assert_eq!(e.outcome, Outcome::Refused);
+        let why = e.reason.unwrap_or_default();
+        assert!(
+            why.starts_with(&format!("the {name} claim is")),
+            "{name}={value}: {why}"
+        );
+    }
+}

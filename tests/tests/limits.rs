@@ -228,3 +228,97 @@ async fn http_slowloris_and_oversized_heads_are_refused() {
     .await;
     assert_eq!(r.status, 200);
 }
+
+/// A TLS connection to the HTTPS port offering `alpn` (e.g. `h2`).
+async fn https_tls(server: &MockServer, alpn: &[u8]) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(server.ca_pem().as_bytes()) {
+        roots.add(c.expect("pem")).expect("root");
+    }
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(server.https_addr()).await.expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("tls")
+}
+
+/// Slow-body and idle HTTP/2 clients holding every connection slot are let go by the
+/// request and idle deadlines, and a canary token request is served meanwhile.
+#[tokio::test]
+async fn slow_bodies_and_idle_http2_connections_are_let_go_and_a_canary_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SLOTS: usize = 6;
+    let server = MockServer::builder()
+        .http_limits(std::time::Duration::from_secs(30), 8 * 1024, SLOTS)
+        .http_request_timeout(std::time::Duration::from_millis(400))
+        .http_idle_timeout(std::time::Duration::from_millis(400))
+        // Long PING interval: what closes the idle HTTP/2 clients must be the idle deadline.
+        .http2_keep_alive(std::time::Duration::from_secs(600), std::time::Duration::from_secs(600))
+        .start()
+        .await
+        .expect("start");
+    let mut hostile = Vec::new();
+    for i in 0..SLOTS {
+        if i % 2 == 0 {
+            // A token request whose body never finishes.
+            let mut s = https_tls(&server, b"http/1.1").await;
+            s.write_all(
+                b"POST /contoso.com/oauth2/v2.0/token HTTP/1.1\r\nHost: localhost\r\n\
+                  Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=",
+            )
+            .await
+            .expect("write");
+            hostile.push(("slow body", s));
+        } else {
+            // HTTP/2: the preface and empty SETTINGS, then nothing.
+            let mut s = https_tls(&server, b"h2").await;
+            s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                .await
+                .expect("write");
+            hostile.push(("idle HTTP/2", s));
+        }
+    }
+    // Every slot is taken; the canary retries on fresh connections until one frees.
+    let canary = async {
+        loop {
+            let c = client(&server);
+            let r = c
+                .post(server.token_endpoint(CONTOSO))
+                .form(&secret_form(&app(1), "poller-secret-value", EXO_SCOPE))
+                .send()
+                .await;
+            if let Ok(r) = r {
+                return r.status().as_u16();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), canary)
+        .await
+        .expect("the canary was served while hostile clients held the slots");
+    assert_eq!(status, 200);
+    for (what, mut s) in hostile {
+        let mut buf = Vec::new();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+        assert!(r.is_ok(), "the {what} connection was closed");
+        if what == "slow body" {
+            let text = String::from_utf8_lossy(&buf);
+            assert!(text.starts_with("HTTP/1.1 408"), "{what}: {text}");
+        } else {
+            // The last frame before the close is a GOAWAY (type 7).
+            assert!(
+                buf.windows(4).any(|w| w[3] == 7 && w[..3] == [0, 0, 8]),
+                "{what}: no GOAWAY"
+            );
+        }
+    }
+}

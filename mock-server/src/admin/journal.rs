@@ -72,7 +72,12 @@ pub(super) fn call(admin: &Admin, verb: &str, p: &mut Params) -> Result<Option<V
 fn get_journal(admin: &Admin, p: &mut Params) -> Result<Value> {
     let after = u64::try_from(p.opt_i64("after")?.unwrap_or(0)).unwrap_or(0);
     p.finish()?;
-    let mut entries = admin.journal(after);
-    entries.truncate(MAX_JOURNAL_PAGE);
-    Ok(json!({ "entries": entries, "last_seq": admin.core().journal.last_seq() }))
+    // A page under a short lock; parsing happens after it is released.
+    let page = admin.core().journal.page(after, MAX_JOURNAL_PAGE);
+    let entries: Vec<Value> = page
+        .entries
+        .iter()
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect();
+    Ok(json!({ "entries": entries, "last_seq": page.last_seq, "oldest_seq": page.oldest_seq }))
 }

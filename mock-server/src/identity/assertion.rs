@@ -215,7 +215,11 @@ pub fn check(
         .with_fix("sign the assertion with the private key of the registered certificate"));
     }
 
-    // 8. The time window.
+    // 8. The time window, of claims that are numbers.
+    if let Some(why) = crate::token::jws::malformed_time_claim(claims) {
+        return Err(AadError::malformed_assertion(why)
+            .with_fix("write exp, nbf and iat as numbers of seconds since 1970, not strings"));
+    }
     let exp = numeric_date(claims.get("exp")).ok_or_else(|| AadError::assertion_missing_field("exp"))?;
     let nbf = numeric_date(claims.get("nbf")).or_else(|| numeric_date(claims.get("iat")));
     let now_s = (now.unix_timestamp_nanos() as f64) / 1e9;

@@ -49,7 +49,7 @@ pub(super) async fn token(
     match outcome {
         Ok(issued) => {
             let trace = uuid::Uuid::new_v4().to_string();
-            tracing::info!(
+            tracing::debug!(
                 tenant = %issued.tenant_id, app = %issued.app_id, aud = %issued.audience,
                 roles = ?issued.roles, "token issued"
             );

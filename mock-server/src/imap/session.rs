@@ -208,7 +208,7 @@ impl Session {
     ) {
         match outcome {
             Outcome::Authenticated => {
-                tracing::info!(peer = %self.peer, %request, reason = ?reason, "imap authenticated")
+                tracing::debug!(peer = %self.peer, %request, reason = ?reason, "imap authenticated")
             }
             _ => tracing::info!(
                 peer = %self.peer, %request, outcome = ?outcome, answer = ?error, reason = ?reason, fix = ?fix,

@@ -88,6 +88,28 @@ pub fn numeric_date(v: Option<&serde_json::Value>) -> Option<f64> {
     v?.as_f64()
 }
 
+/// The time claims a JWT may carry (RFC 7519 §4.1.4-6); each must be a NumericDate.
+pub const TIME_CLAIMS: [&str; 3] = ["exp", "nbf", "iat"];
+
+/// The first of `exp`, `nbf`, `iat` present with something other than a number, as
+/// "the nbf claim is a string": a checker that skipped a malformed `nbf` would accept a
+/// token the issuer meant to hold back, so every time claim is typed before any is used.
+pub fn malformed_time_claim(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    TIME_CLAIMS.iter().find_map(|name| {
+        let kind = match claims.get(*name)? {
+            serde_json::Value::Number(_) => return None,
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::Object(_) => "an object",
+            serde_json::Value::Bool(_) => "a boolean",
+            serde_json::Value::Null => "null",
+        };
+        Some(format!(
+            "the {name} claim is {kind}, not a NumericDate (seconds since 1970 as a JSON number)"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +132,21 @@ mod tests {
         assert_eq!(numeric_date(Some(&serde_json::json!(1729200000.5))), Some(1729200000.5));
         assert_eq!(numeric_date(Some(&serde_json::json!(17))), Some(17.0));
         assert_eq!(numeric_date(Some(&serde_json::json!("17"))), None);
+    }
+
+    #[test]
+    fn every_time_claim_must_be_a_number() {
+        let claims = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(
+            malformed_time_claim(&claims(serde_json::json!({"exp": 1, "nbf": 0.5}))),
+            None
+        );
+        assert_eq!(malformed_time_claim(&claims(serde_json::json!({}))), None);
+        let why = malformed_time_claim(&claims(serde_json::json!({"exp": 1, "nbf": "0"}))).unwrap_or_default();
+        assert!(why.starts_with("the nbf claim is a string"), "{why}");
+        let why = malformed_time_claim(&claims(serde_json::json!({"iat": [1]}))).unwrap_or_default();
+        assert!(why.starts_with("the iat claim is an array"), "{why}");
+        let why = malformed_time_claim(&claims(serde_json::json!({"exp": null}))).unwrap_or_default();
+        assert!(why.starts_with("the exp claim is null"), "{why}");
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Returns a [`Principal`] or a [`Rejection`] that says precisely why, for the journal.
 
-use super::jws::{self, numeric_date};
+use super::jws::{self, malformed_time_claim, numeric_date};
 use super::Authority;
 use crate::directory::resources::{self, EXCHANGE_ONLINE, MICROSOFT_GRAPH};
 use crate::directory::Directory;
@@ -107,6 +107,12 @@ pub fn verify(
 
     let claims = &jwt.payload;
     let s = |name: &str| claims.get(name).and_then(|v| v.as_str()).unwrap_or("");
+    if let Some(why) = malformed_time_claim(claims) {
+        return Err(Rejection::new(
+            format!("{why}; Exchange refuses such a token"),
+            Some("use the access_token exactly as the token endpoint issued it"),
+        ));
+    }
     let exp = numeric_date(claims.get("exp")).ok_or_else(|| Rejection::new("the token has no exp claim", None))?;
     let expires = OffsetDateTime::from_unix_timestamp(exp as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     if now >= expires {
@@ -294,5 +300,37 @@ mod tests {
             .expect_err("unknown iss")
             .reason
             .contains("issuer"));
+    }
+
+    #[test]
+    fn time_claims_that_are_not_numbers_are_refused_by_name() {
+        let d = demo_tenant().expect("demo");
+        let a = Authority::new(&d.signing_keys).expect("authority");
+        let now = OffsetDateTime::now_utc();
+        let good = token_for(
+            &d,
+            &a,
+            1,
+            "poller-secret-value",
+            "https://outlook.office365.com/.default",
+            now,
+        );
+        let claims = jws::split(&good).expect("jwt").payload;
+        for (name, value) in [
+            ("nbf", serde_json::json!("0")),
+            ("nbf", serde_json::json!([0])),
+            ("iat", serde_json::json!("0")),
+            ("exp", serde_json::json!(["9999999999"])),
+        ] {
+            let mut c = claims.clone();
+            c.insert(name.into(), value.clone());
+            let t = a.sign(&c, None).expect("signed");
+            let r = verify(&t, &a, &d, now).expect_err("refused");
+            assert!(
+                r.reason.starts_with(&format!("the {name} claim is")),
+                "{name}={value}: {}",
+                r.reason
+            );
+        }
     }
 }
