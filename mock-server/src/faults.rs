@@ -32,6 +32,8 @@ pub enum Hook {
     ImapTls,
     /// A decoded IMAP command, before the session answers it.
     ImapCommand,
+    /// An SMTP command line, before the session answers it (`command`: the verb).
+    SmtpCommand,
 }
 
 /// What happens when the fault fires.
@@ -311,6 +313,7 @@ impl Fault {
                 Kind::Delay,
                 Kind::Drop,
             ],
+            Hook::SmtpCommand => &[Kind::Reply, Kind::Trickle, Kind::Delay, Kind::Drop],
         };
         if !allowed.contains(&self.kind) {
             return Err(format!(
@@ -357,7 +360,17 @@ impl Fault {
         if self.bytes == Some(0) {
             return Err("bytes: at least 1".into());
         }
-        if let Some(r) = &self.reply {
+        if let (Some(r), Hook::SmtpCommand) = (&self.reply, self.hook) {
+            let code = r.split(' ').next().unwrap_or("");
+            if code.len() != 3
+                || !code.bytes().all(|b| b.is_ascii_digit())
+                || !matches!(code.as_bytes()[0], b'4' | b'5')
+            {
+                return Err(format!(
+                    "reply {r:?}: expected an SMTP code 4xx or 5xx (e.g. 421 or \"451 4.3.2\")"
+                ));
+            }
+        } else if let Some(r) = &self.reply {
             if !["NO", "BAD", "BYE"].contains(&r.to_ascii_uppercase().as_str()) {
                 return Err(format!("reply {r:?}: expected NO, BAD or BYE"));
             }
@@ -371,8 +384,8 @@ impl Fault {
         if imap && (self.grant_type.is_some() || self.scope.is_some()) {
             return Err("grant_type and scope match token requests only (hook token)".into());
         }
-        if self.command.is_some() && self.hook != Hook::ImapCommand {
-            return Err("command matches only at hook imap_command".into());
+        if self.command.is_some() && !matches!(self.hook, Hook::ImapCommand | Hook::SmtpCommand) {
+            return Err("command matches only at hooks imap_command and smtp_command".into());
         }
         if matches!(self.hook, Hook::ImapGreeting | Hook::ImapTls) && (self.client_id.is_some() || self.user.is_some())
         {
@@ -461,6 +474,7 @@ impl Hook {
         match self {
             Hook::Token => crate::journal::Protocol::Https,
             Hook::ImapGreeting | Hook::ImapTls | Hook::ImapCommand => crate::journal::Protocol::Imap,
+            Hook::SmtpCommand => crate::journal::Protocol::Smtp,
         }
     }
 }

@@ -121,6 +121,8 @@ pub enum Outcome {
     Fault,
     /// An administrator changed the tenant, the clock, the faults or the mail (admin API).
     Admin,
+    /// SMTP accepted a message and delivered it (local INBOXes, Sent Items, outbox).
+    Delivered,
 }
 
 #[derive(Debug, Default)]

@@ -22,6 +22,7 @@ pub mod net;
 pub mod sasl;
 pub mod secret;
 pub mod server;
+pub mod smtp;
 pub mod state;
 pub mod tls;
 pub mod token;
