@@ -126,6 +126,8 @@ async fn prepare(args: &Args) -> Result<Target> {
                     "0",
                     "--imap-port",
                     "0",
+                    "--smtp-port",
+                    "0",
                     "--log",
                     "warn",
                     "--ready-file",

@@ -74,6 +74,8 @@ fn start_to_ready_ms(binary: &str, runs: usize) -> Vec<f64> {
                 "0",
                 "--imap-port",
                 "0",
+                "--smtp-port",
+                "0",
                 "--log",
                 "warn",
                 "--ready-file",

@@ -9,6 +9,7 @@ use crate::https::HttpConfig;
 use crate::identity::{self, DescriptionLayout, IdentityConfig, IdentityState, TokenLifetime};
 use crate::imap::{ImapConfig, ImapState};
 use crate::journal::{Journal, JournalEntry};
+use crate::smtp::{SmtpConfig, SmtpState};
 use crate::state::{Core, CoreError};
 use crate::tls;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,6 +26,8 @@ pub const DEFAULT_HTTPS_PORT: u16 = 8443;
 /// Default ports of the command-line server.
 pub const DEFAULT_IMAPS_PORT: u16 = 9993;
 pub const DEFAULT_IMAP_PORT: u16 = 9143;
+/// SMTP submission with STARTTLS (587 at Microsoft).
+pub const DEFAULT_SMTP_PORT: u16 = 9587;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -60,6 +63,8 @@ pub struct MockServerBuilder {
     imaps_port: u16,
     imap_port: u16,
     imap: ImapConfig,
+    smtp_port: u16,
+    smtp: SmtpConfig,
     admin: AdminAccess,
     journal_file: Option<PathBuf>,
     faults: Vec<crate::faults::Fault>,
@@ -80,6 +85,8 @@ impl Default for MockServerBuilder {
             imaps_port: 0,
             imap_port: 0,
             imap: ImapConfig::default(),
+            smtp_port: 0,
+            smtp: SmtpConfig::default(),
             admin: AdminAccess {
                 enabled: true,
                 token: None,
@@ -183,6 +190,18 @@ impl MockServerBuilder {
     /// IMAP behaviour: personality, continuation style, XOAUTH2 strictness, timeouts.
     pub fn imap_config(mut self, config: ImapConfig) -> Self {
         self.imap = config;
+        self
+    }
+
+    /// SMTP submission with STARTTLS (`smtp.office365.com:587`); 0 picks a free port.
+    pub fn smtp_port(mut self, port: u16) -> Self {
+        self.smtp_port = port;
+        self
+    }
+
+    /// SMTP behaviour: personality, limits, timeouts.
+    pub fn smtp_config(mut self, config: SmtpConfig) -> Self {
+        self.smtp = config;
         self
     }
 
@@ -346,10 +365,29 @@ impl MockServerBuilder {
             )));
         }
 
+        // SMTP: STARTTLS on the plain port, the IMAP certificate (no ALPN either).
+        let smtp = Arc::new(SmtpState::new(core.clone(), self.smtp));
+        let smtp_addr = {
+            let addr = SocketAddr::new(self.bind, self.smtp_port);
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let local = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            tasks.push(tokio::spawn(crate::smtp::conn::accept_loop(
+                l,
+                imap_acceptor.clone(),
+                smtp.clone(),
+                shutdown_rx.clone(),
+            )));
+            local
+        };
+
         Ok(MockServer {
             core,
             identity,
             imap,
+            smtp,
+            smtp_addr,
             admin,
             https_addr: local,
             imaps_addr: imap_addrs[0],
@@ -374,6 +412,8 @@ pub struct MockServer {
     core: Arc<Core>,
     identity: Arc<IdentityState>,
     imap: Arc<ImapState>,
+    smtp: Arc<SmtpState>,
+    smtp_addr: SocketAddr,
     admin: Admin,
     https_addr: SocketAddr,
     imaps_addr: SocketAddr,
@@ -430,6 +470,33 @@ impl MockServer {
     /// IMAP with STARTTLS.
     pub fn imap_addr(&self) -> SocketAddr {
         self.imap_addr
+    }
+
+    /// SMTP submission with STARTTLS.
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp_addr
+    }
+
+    /// Every message SMTP accepted (local and external recipients), oldest first, up to
+    /// [`crate::mailstore::outbox::MAX_OUTBOX_MESSAGES`].
+    pub fn sent_mail(&self) -> Vec<crate::mailstore::SentMail> {
+        self.core.store.outbox.list(0)
+    }
+
+    /// SMTP authentications, refusals and deliveries recorded so far, with their reasons.
+    pub fn smtp_events(&self) -> Vec<JournalEntry> {
+        self.core
+            .journal
+            .entries()
+            .into_iter()
+            .filter(|e| e.protocol == "smtp")
+            .collect()
+    }
+
+    /// A sans-I/O SMTP session on this server's state, as a connection would get (no
+    /// socket), for property tests and fuzzing.
+    pub fn smtp_session(&self) -> crate::smtp::session::Session {
+        crate::smtp::session::Session::new(self.smtp.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// The authority URL MSAL takes: `https://127.0.0.1:PORT/<tenant>`.
@@ -531,6 +598,7 @@ impl MockServer {
             "tenants": tenants,
             "imaps_addr": self.imaps_addr.to_string(),
             "imap_addr": self.imap_addr.to_string(),
+            "smtp_addr": self.smtp_addr.to_string(),
         })
     }
 

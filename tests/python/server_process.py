@@ -22,7 +22,7 @@ def running_server(*extra_args):
     ready_file = pathlib.Path(workdir) / "ready.json"
     log = open(pathlib.Path(workdir) / "server.log", "wb")
     proc = subprocess.Popen(
-        [binary, "--https-port", "0", "--imaps-port", "0", "--imap-port", "0", "--ready-file", str(ready_file),
+        [binary, "--https-port", "0", "--imaps-port", "0", "--imap-port", "0", "--smtp-port", "0", "--ready-file", str(ready_file),
          *extra_args],
         stdout=log, stderr=subprocess.STDOUT,
     )

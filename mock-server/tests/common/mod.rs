@@ -9,7 +9,16 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_mock-server");
 
 /// Port 0 for every listener, so tests never collide with each other or a dev server.
-pub const EPHEMERAL_PORTS: [&str; 6] = ["--https-port", "0", "--imaps-port", "0", "--imap-port", "0"];
+pub const EPHEMERAL_PORTS: [&str; 8] = [
+    "--https-port",
+    "0",
+    "--imaps-port",
+    "0",
+    "--imap-port",
+    "0",
+    "--smtp-port",
+    "0",
+];
 
 /// A started server; killed when dropped.
 pub struct Running {
