@@ -249,6 +249,42 @@ impl Fault {
         }
     }
 
+    /// Answer the SMTP `command` (a verb: `MAIL`, `DATA`, `AUTH`) with `reply`, an SMTP
+    /// code such as `421` or `451 4.3.2`; `421` closes the connection.
+    pub fn smtp_reply(command: &str, reply: &str) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            reply: Some(reply.to_string()),
+            ..Self::new(Hook::SmtpCommand, Kind::Reply)
+        }
+    }
+
+    /// Wait `delay` before answering the SMTP `command`.
+    pub fn smtp_command_delay(command: &str, delay: std::time::Duration) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            millis: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            ..Self::new(Hook::SmtpCommand, Kind::Delay)
+        }
+    }
+
+    /// Close the connection instead of answering the SMTP `command`.
+    pub fn smtp_command_drop(command: &str) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            ..Self::new(Hook::SmtpCommand, Kind::Drop)
+        }
+    }
+
+    /// Answer the SMTP `command` normally, `bytes` bytes per write.
+    pub fn smtp_trickle(command: &str, bytes: usize) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            bytes: Some(bytes),
+            ..Self::new(Hook::SmtpCommand, Kind::Trickle)
+        }
+    }
+
     /// The response text of a `reply` fault.
     pub fn text(mut self, text: &str) -> Self {
         self.text = Some(text.to_string());

@@ -676,9 +676,9 @@ impl Session {
             _ => {
                 let l = self.texts().unrecognized_auth(now);
                 let shown: String = mechanism.chars().take(32).filter(|c| !c.is_control()).collect();
-                self.refuse(
+                self.auth_failure(
                     r,
-                    &l,
+                    l,
                     &format!("AUTH {shown}"),
                     format!("mechanism {shown:?} is not offered; Exchange Online offers AUTH LOGIN XOAUTH2 (and LOGIN only to refuse basic authentication)"),
                     Some("use AUTH XOAUTH2 with an OAuth 2.0 access token".into()),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod imap;
+pub mod smtp;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
