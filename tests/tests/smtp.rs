@@ -456,3 +456,30 @@ async fn smtp_command_fault_replies_and_counts() {
         ["250 2.1.0 Sender OK\r\n"]
     );
 }
+
+#[tokio::test]
+async fn sent_mail_through_the_admin_api() {
+    let server = MockServer::start().await;
+    let token = poller(&server).await;
+    let mut c = Smtp::tls(&server).await;
+    c.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(USER, &token))).await;
+    let r = send(
+        &mut c,
+        USER,
+        "someone@example.org",
+        &message(USER, "someone@example.org", "ext"),
+    )
+    .await;
+    assert!(r[0].starts_with("250 2.6.0 "), "{r:?}");
+    let http = client(&server);
+    let r = get(&http, &format!("{}/_mock/admin/sent-mail?after=0", server.https_url())).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let m = &r.json["messages"][0];
+    assert_eq!(m["seq"], 1);
+    assert_eq!(m["mail_from"], USER);
+    assert_eq!(m["recipients"][0], "someone@example.org");
+    assert_eq!(m["delivered_to"].as_array().map(Vec::len), Some(0));
+    assert_eq!(m["eml"], message(USER, "someone@example.org", "ext"));
+    let r = get(&http, &format!("{}/_mock/admin/sent-mail?after=1", server.https_url())).await;
+    assert_eq!(r.json["messages"].as_array().map(Vec::len), Some(0));
+}

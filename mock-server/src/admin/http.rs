@@ -84,6 +84,7 @@ pub const VERBS: &[(&str, &str)] = &[
     ("get-journal", "[--after SEQ]"),
     ("clear-journal", ""),
     ("reset", ""),
+    ("sent-mail", "[--after SEQ]"),
 ];
 
 /// The parameters of one call, consumed as the verb reads them; leftovers are errors.
@@ -482,6 +483,11 @@ pub fn call(admin: &Admin, verb: &str, params: Value) -> Result<Value, AdminErro
             admin.reset()?;
             done
         }
+        "sent-mail" => {
+            let after = u64::try_from(p.opt_i64("after")?.unwrap_or(0)).unwrap_or(0);
+            p.finish()?;
+            admin.sent_mail(after)
+        }
         other => {
             return Err(AdminError::not_found(format!(
                 "unknown verb {other:?}; verbs: {}",
@@ -591,7 +597,7 @@ pub async fn handle(
         .trim_end_matches('/')
         .to_ascii_lowercase();
     let params = match *req.method() {
-        Method::GET if verb.starts_with("get-") => {
+        Method::GET if verb.starts_with("get-") || verb == "sent-mail" => {
             let map: Map<String, Value> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
                 .collect();

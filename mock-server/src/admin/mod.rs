@@ -7,6 +7,7 @@
 //! with the cmdlet line an administrator would have typed (secrets never appear).
 
 pub mod http;
+pub mod transport;
 
 use crate::directory::{
     resources, ClientSecret, Directory, ExchangeServicePrincipal, KeyCredential, MailboxConfig, MailboxKind,

@@ -106,11 +106,12 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Replace every mailbox with the directory's (reset to the fixture). Sessions that
-    /// hold a mailbox keep the old one until they reconnect.
+    /// Replace every mailbox with the directory's (reset to the fixture) and empty the
+    /// outbox. Sessions that hold a mailbox keep the old one until they reconnect.
     pub fn reset_from(&self, directory: &Directory) -> Result<(), StoreError> {
         let fresh = Self::build(directory)?;
         *self.map_mut() = fresh;
+        self.outbox.clear();
         Ok(())
     }
 
