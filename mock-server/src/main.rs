@@ -81,8 +81,8 @@ struct Args {
     /// with time and id; default) or exo-2018 (no id, brackets with the host only).
     #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
     smtp_personality: String,
-    /// AUTH continuation: "bare" (`334`, as Microsoft documents it) or "space" (`334 `).
-    #[arg(long, value_name = "bare|space", default_value = "bare", value_parser = ["bare", "space"])]
+    /// AUTH continuation: "space" (`334 `, default; msmtp needs it) or "bare" (`334`, as Microsoft's page prints it).
+    #[arg(long, value_name = "bare|space", default_value = "space", value_parser = ["bare", "space"])]
     smtp_continuation: String,
     /// Largest message in bytes (Exchange Online's MaxSendSize: 35 MB; 552 5.3.4 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::smtp::MAX_MESSAGE_SIZE)]

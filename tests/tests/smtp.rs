@@ -131,7 +131,7 @@ async fn two_step_auth_with_334() {
     let server = MockServer::start().await;
     let token = poller(&server).await;
     let mut c = Smtp::tls(&server).await;
-    assert_eq!(c.cmd("AUTH XOAUTH2").await, ["334\r\n"]);
+    assert_eq!(c.cmd("AUTH XOAUTH2").await, ["334 \r\n"]);
     assert_eq!(c.cmd(&xoauth2(USER, &token)).await, [AUTH_OK]);
     let e = last_smtp(&server);
     assert_eq!(e.outcome, Outcome::Authenticated);

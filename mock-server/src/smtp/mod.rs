@@ -51,7 +51,9 @@ pub struct SmtpConfig {
     /// `<name>.outlook.office365.com`, bracket FQDN `<name>.<region>.prod.outlook.com`.
     pub server_name: String,
     pub region: String,
-    /// `334 ` with a trailing space instead of a bare `334` (UNCONFIRMED either way).
+    /// `334 ` with a trailing space (the default) or a bare `334` as [MS-OAUTH] prints it.
+    /// No capture shows the bytes; msmtp, which people use with Exchange Online's
+    /// XOAUTH2, refuses a bare `334` as an invalid reply, so the space is the default.
     pub continuation_space: bool,
     pub xoauth2_mode: Mode,
     /// [`MAX_LINE`].
@@ -83,7 +85,7 @@ impl Default for SmtpConfig {
             personality: Personality::default(),
             server_name: personality::DEFAULT_SERVER_NAME.into(),
             region: personality::DEFAULT_REGION.into(),
-            continuation_space: false,
+            continuation_space: true,
             xoauth2_mode: Mode::Strict,
             max_line: MAX_LINE,
             max_sasl: MAX_SASL,

@@ -257,7 +257,8 @@ pub const ADVERTISED_SIZE: u64 = 157_286_400;
 pub const STARTTLS_READY: &str = "220 2.0.0 SMTP server ready\r\n";
 pub const AUTH_SUCCESS: &str = "235 2.7.0 Authentication successful\r\n";
 /// The continuation of AUTH XOAUTH2 without an initial response: `334` ([MS-OAUTH]
-/// prints it bare; whether a space follows is UNCONFIRMED, so it is an option).
+/// prints it bare; whether a space follows is UNCONFIRMED, so it is an option; the
+/// default is the space, see [`super::SmtpConfig::continuation_space`]).
 pub const CONTINUE_BARE: &str = "334\r\n";
 pub const CONTINUE_SPACE: &str = "334 \r\n";
 /// AUTH LOGIN's prompts, base64 `Username:` and `Password:` (RFC 4954 practice).

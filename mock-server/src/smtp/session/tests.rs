@@ -152,7 +152,7 @@ fn tls_ehlo_offers_auth_and_xoauth2_succeeds_one_line_and_two_step() {
         "235 2.7.0 Authentication successful\r\n"
     );
     let mut s = tls_session(&smtp);
-    assert_eq!(feed(&mut s, "AUTH XOAUTH2\r\n"), "334\r\n");
+    assert_eq!(feed(&mut s, "AUTH XOAUTH2\r\n"), "334 \r\n");
     assert_eq!(
         feed(&mut s, &format!("{blob}\r\n")),
         "235 2.7.0 Authentication successful\r\n"
