@@ -3,8 +3,12 @@
 CPython's smtplib (STARTTLS, AUTH XOAUTH2 with a token from MSAL for Python), curl
 (smtp:// with --ssl-reqd and --oauth2-bearer) and msmtp (Debian, auth xoauth2). Every
 message sent is read back over IMAP. (POP3: once it exists, read it back there too.)
+
+The tests deliver into test.user's INBOX, so they run on a server of their own
+(server_process.running_server), not on the session server other files count messages on.
 """
 import imaplib
+import os
 import shutil
 import smtplib
 import ssl
@@ -15,9 +19,23 @@ import msal
 import pytest
 
 from conftest import CONTOSO, EXO_SCOPE, app_id
+from server_process import running_server
 
 USER = "test.user@contoso.com"
 SECRETS = {1: "poller-secret-value", 4: "no-permission-secret"}
+
+
+@pytest.fixture(scope="module")
+def mock_server():
+    previous = os.environ.get("REQUESTS_CA_BUNDLE")
+    with running_server() as server:
+        os.environ["REQUESTS_CA_BUNDLE"] = server["ca_file"]
+        yield server
+    # Other modules talk to the session server, which has its own CA.
+    if previous is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = previous
 
 
 def token_for(server, nn):
