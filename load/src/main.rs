@@ -7,6 +7,10 @@
 //! - `imap-idle`: hold N authenticated, idling sessions and report the server's resident
 //!   memory per connection (needs the server's PID: it is read when this tool starts the
 //!   server itself).
+//! - `smtp-sessions`: full SMTP submissions (connect, EHLO, STARTTLS, EHLO, AUTH
+//!   XOAUTH2, one 10 KiB message to one local recipient, QUIT) at a concurrency.
+//! - `smtp-idle`: hold N authenticated SMTP connections and report the server's memory
+//!   per connection.
 //!
 //! - `pop3-sessions`: full POP3 sessions (TLS connect, AUTH XOAUTH2 in two lines, STAT,
 //!   LIST, RETR 1, QUIT) at a concurrency, for a duration.
@@ -89,6 +93,23 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         ramp: usize,
     },
+    /// Full SMTP submissions at a concurrency for a duration (needs a started server).
+    SmtpSessions {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The local recipient.
+        #[arg(long, default_value = "shared.inbox@contoso.com")]
+        to: String,
+    },
+    /// Hold N authenticated SMTP connections and measure the server's memory.
+    SmtpIdle {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        #[arg(long, default_value_t = 100)]
+        ramp: usize,
+    },
 }
 
 /// The server under test, when this tool started it.
@@ -111,6 +132,10 @@ struct Target {
     imaps: SocketAddr,
     /// POP3 with implicit TLS (when this tool started the server).
     pop3s: Option<SocketAddr>,
+    /// SMTP submission (when this tool started the server).
+    smtp: Option<SocketAddr>,
+    /// The XOAUTH2 `user=` (also MAIL FROM of SMTP submissions).
+    user: String,
     ca_pem: Vec<u8>,
     /// SASL line for AUTHENTICATE (without the tag): `XOAUTH2 <b64>` or `PLAIN <b64>`.
     auth: String,
@@ -127,6 +152,7 @@ fn only_loopback(addr: &SocketAddr) -> Result<()> {
 
 async fn prepare(args: &Args) -> Result<Target> {
     let mut pop3s = None;
+    let mut smtp: Option<SocketAddr> = None;
     let (imaps, ca_pem, spawned, https_url, https) = match args.imaps_addr {
         Some(addr) => {
             only_loopback(&addr)?;
@@ -159,6 +185,7 @@ async fn prepare(args: &Args) -> Result<Target> {
                 .map_err(anyhow::Error::msg)?;
             let imaps: SocketAddr = info["imaps_addr"].as_str().context("imaps_addr")?.parse()?;
             pop3s = info["pop3s_addr"].as_str().and_then(|a| a.parse().ok());
+            smtp = info["smtp_addr"].as_str().and_then(|a| a.parse().ok());
             let ca = std::fs::read(info["ca_file"].as_str().context("ca_file")?)?;
             let base = info["https_url"].as_str().context("https_url")?.to_string();
             let https: SocketAddr = base.trim_start_matches("https://").parse()?;
@@ -182,6 +209,8 @@ async fn prepare(args: &Args) -> Result<Target> {
         https,
         imaps,
         pop3s,
+        smtp,
+        user: args.user.clone(),
         ca_pem,
         auth,
         pid,
@@ -380,6 +409,173 @@ async fn imap_sessions(t: Target, concurrency: usize, seconds: u64, pop3: bool) 
     }))
 }
 
+/// Read one SMTP reply (the lines up to the one with a space after the code); its code.
+async fn smtp_reply<R: tokio::io::AsyncBufRead + Unpin>(c: &mut R) -> Result<u16> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if c.read_until(b'\n', &mut line).await? == 0 {
+            bail!("connection closed in an SMTP reply");
+        }
+        if line.get(3) != Some(&b'-') {
+            let code = std::str::from_utf8(line.get(..3).unwrap_or(b"000"))?.parse()?;
+            return Ok(code);
+        }
+    }
+}
+
+async fn smtp_expect<R: tokio::io::AsyncBufRead + Unpin>(c: &mut R, want: u16, step: &str) -> Result<()> {
+    let got = smtp_reply(c).await?;
+    if got != want {
+        bail!("{step}: {got}, expected {want}");
+    }
+    Ok(())
+}
+
+/// Connect, EHLO, STARTTLS, EHLO, AUTH XOAUTH2.
+async fn smtp_open(t: &Target, tls: &tokio_rustls::TlsConnector) -> Result<Conn> {
+    let addr = t
+        .smtp
+        .context("the server has no smtp_addr (start it with this tool)")?;
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut plain = BufReader::new(tcp);
+    smtp_expect(&mut plain, 220, "banner").await?;
+    plain.get_mut().write_all(b"EHLO load.example.com\r\n").await?;
+    smtp_expect(&mut plain, 250, "EHLO").await?;
+    plain.get_mut().write_all(b"STARTTLS\r\n").await?;
+    smtp_expect(&mut plain, 220, "STARTTLS").await?;
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost")?;
+    let mut c = BufReader::new(tls.connect(name, plain.into_inner()).await?);
+    c.get_mut().write_all(b"EHLO load.example.com\r\n").await?;
+    smtp_expect(&mut c, 250, "EHLO after TLS").await?;
+    c.get_mut().write_all(format!("AUTH {}\r\n", t.auth).as_bytes()).await?;
+    smtp_expect(&mut c, 235, "AUTH").await?;
+    Ok(c)
+}
+
+async fn smtp_full(t: &Target, tls: &tokio_rustls::TlsConnector, to: &str, body: &[u8]) -> Result<()> {
+    let mut c = smtp_open(t, tls).await?;
+    c.get_mut()
+        .write_all(format!("MAIL FROM:<{}>\r\nRCPT TO:<{to}>\r\nDATA\r\n", t.user).as_bytes())
+        .await?;
+    smtp_expect(&mut c, 250, "MAIL").await?;
+    smtp_expect(&mut c, 250, "RCPT").await?;
+    smtp_expect(&mut c, 354, "DATA").await?;
+    c.get_mut().write_all(body).await?;
+    smtp_expect(&mut c, 250, "end of data").await?;
+    c.get_mut().write_all(b"QUIT\r\n").await?;
+    smtp_expect(&mut c, 221, "QUIT").await?;
+    Ok(())
+}
+
+/// A 10 KiB message from `from` to `to`, with the end-of-data marker.
+fn smtp_message(from: &str, to: &str) -> Vec<u8> {
+    let mut m = format!("From: {from}\r\nTo: {to}\r\nSubject: load\r\n\r\n").into_bytes();
+    let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789\r\n";
+    while m.len() + line.len() <= 10 * 1024 {
+        m.extend_from_slice(line);
+    }
+    m.extend_from_slice(b".\r\n");
+    m
+}
+
+async fn smtp_sessions(t: Target, concurrency: usize, seconds: u64, to: String) -> Result<serde_json::Value> {
+    let tls = connector(&t.ca_pem)?;
+    let body = Arc::new(smtp_message(&t.user, &to));
+    let to = Arc::new(to);
+    let t = Arc::new(t);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (t, tls, body, to) = (t.clone(), tls.clone(), body.clone(), to.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = Vec::new();
+            while Instant::now() < deadline {
+                let s = Instant::now();
+                match tokio::time::timeout(Duration::from_secs(30), smtp_full(&t, &tls, &to, &body)).await {
+                    Ok(Ok(())) => lat.push(s.elapsed().as_secs_f64() * 1000.0),
+                    Ok(Err(e)) => errors.push(e.to_string()),
+                    Err(_) => errors.push("session took over 30 s".into()),
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = Vec::new();
+    for task in tasks {
+        let (l, e) = task.await?;
+        lat.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let failures = errors.len();
+    errors.sort();
+    errors.dedup();
+    Ok(serde_json::json!({
+        "benchmark": "smtp submissions: connect, EHLO, STARTTLS, EHLO, AUTH XOAUTH2, MAIL, RCPT, DATA (10 KiB), QUIT",
+        "target": t.smtp.map(|a| a.to_string()),
+        "concurrency": concurrency,
+        "seconds": elapsed,
+        "sessions": lat.len(),
+        "errors": failures,
+        "error_kinds": errors.iter().take(5).collect::<Vec<_>>(),
+        "sessions_per_second": lat.len() as f64 / elapsed,
+        "latency_ms": {
+            "p50": percentile(&lat, 0.50), "p90": percentile(&lat, 0.90),
+            "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(0.0),
+        },
+        "server_rss_bytes": t.pid.and_then(rss_bytes),
+    }))
+}
+
+async fn smtp_idle(t: Target, connections: usize, ramp: usize) -> Result<serde_json::Value> {
+    let tls = connector(&t.ca_pem)?;
+    let before = t.pid.and_then(rss_bytes);
+    let t = Arc::new(t);
+    let mut held = Vec::with_capacity(connections);
+    let mut errors = 0usize;
+    let mut remaining = connections;
+    while remaining > 0 {
+        let batch = remaining.min(ramp);
+        let mut tasks = Vec::new();
+        for _ in 0..batch {
+            let (t, tls) = (t.clone(), tls.clone());
+            tasks.push(tokio::spawn(async move { smtp_open(&t, &tls).await }));
+        }
+        for task in tasks {
+            match task.await? {
+                Ok(c) => held.push(c),
+                Err(_) => errors += 1,
+            }
+        }
+        remaining -= batch;
+    }
+    // Let allocations settle before reading RSS.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = t.pid.and_then(rss_bytes);
+    let per = match (before, after) {
+        (Some(b), Some(a)) if !held.is_empty() => Some((a.saturating_sub(b)) as f64 / held.len() as f64),
+        _ => None,
+    };
+    let report = serde_json::json!({
+        "benchmark": "authenticated idle SMTP connections (STARTTLS, AUTH XOAUTH2)",
+        "requested": connections,
+        "held": held.len(),
+        "errors": errors,
+        "server_rss_bytes_before": before,
+        "server_rss_bytes_after": after,
+        "server_bytes_per_connection": per,
+        "server_kib_per_connection": per.map(|p| p / 1024.0),
+    });
+    drop(held);
+    Ok(report)
+}
+
 /// Read one HTTP/1.1 response by its Content-Length; its status, or None at EOF.
 async fn http_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Option<u16> {
     use tokio::io::AsyncReadExt;
@@ -562,6 +758,12 @@ fn main() -> ExitCode {
             Cmd::Pop3Sessions { concurrency, seconds } => imap_sessions(target, concurrency, seconds, true).await,
             Cmd::Pop3Idle { connections, ramp } => imap_idle(target, connections, ramp, true).await,
             Cmd::Tokens { concurrency, seconds } => tokens(target, concurrency, seconds).await,
+            Cmd::SmtpSessions {
+                concurrency,
+                seconds,
+                to,
+            } => smtp_sessions(target, concurrency, seconds, to).await,
+            Cmd::SmtpIdle { connections, ramp } => smtp_idle(target, connections, ramp).await,
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -71,6 +71,8 @@ pub enum Hook {
     ImapCommand,
     /// A POP3 command line, before the session answers it.
     Pop3Command,
+    /// An SMTP command line, before the session answers it (`command`: the verb).
+    SmtpCommand,
 }
 
 /// What happens when the fault fires.
@@ -322,6 +324,42 @@ impl Fault {
         }
     }
 
+    /// Answer the SMTP `command` (a verb: `MAIL`, `DATA`, `AUTH`) with `reply`, an SMTP
+    /// code such as `421` or `451 4.3.2`; `421` closes the connection.
+    pub fn smtp_reply(command: &str, reply: &str) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            reply: Some(reply.to_string()),
+            ..Self::new(Hook::SmtpCommand, Kind::Reply)
+        }
+    }
+
+    /// Wait `delay` before answering the SMTP `command`.
+    pub fn smtp_command_delay(command: &str, delay: std::time::Duration) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            millis: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            ..Self::new(Hook::SmtpCommand, Kind::Delay)
+        }
+    }
+
+    /// Close the connection instead of answering the SMTP `command`.
+    pub fn smtp_command_drop(command: &str) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            ..Self::new(Hook::SmtpCommand, Kind::Drop)
+        }
+    }
+
+    /// Answer the SMTP `command` normally, `bytes` bytes per write.
+    pub fn smtp_trickle(command: &str, bytes: usize) -> Self {
+        Self {
+            command: Some(command.to_string()),
+            bytes: Some(bytes),
+            ..Self::new(Hook::SmtpCommand, Kind::Trickle)
+        }
+    }
+
     /// The response text of a `reply` fault.
     pub fn text(mut self, text: &str) -> Self {
         self.text = Some(text.to_string());
@@ -387,6 +425,7 @@ impl Fault {
                 Kind::Drop,
             ],
             Hook::Pop3Command => &[Kind::Reply, Kind::Trickle, Kind::Delay, Kind::Drop],
+            Hook::SmtpCommand => &[Kind::Reply, Kind::Trickle, Kind::Delay, Kind::Drop],
         };
         if !allowed.contains(&self.kind) {
             return Err(FaultError::KindNotAtHook {
@@ -454,7 +493,17 @@ impl Fault {
         if self.bytes == Some(0) {
             return Err(FaultError::Invalid("bytes: at least 1".into()));
         }
-        if let Some(r) = &self.reply {
+        if let (Some(r), Hook::SmtpCommand) = (&self.reply, self.hook) {
+            let code = r.split(' ').next().unwrap_or("");
+            if code.len() != 3
+                || !code.bytes().all(|b| b.is_ascii_digit())
+                || !matches!(code.as_bytes()[0], b'4' | b'5')
+            {
+                return Err(FaultError::Invalid(format!(
+                    "reply {r:?}: expected an SMTP code 4xx or 5xx (e.g. 421 or \"451 4.3.2\")"
+                )));
+            }
+        } else if let Some(r) = &self.reply {
             if self.hook == Hook::Pop3Command {
                 if !r.eq_ignore_ascii_case("ERR") {
                     return Err(FaultError::Invalid(format!(
@@ -477,9 +526,9 @@ impl Fault {
                 "grant_type and scope match token requests only (hook token)",
             ));
         }
-        if self.command.is_some() && !matches!(self.hook, Hook::ImapCommand | Hook::Pop3Command) {
+        if self.command.is_some() && !matches!(self.hook, Hook::ImapCommand | Hook::Pop3Command | Hook::SmtpCommand) {
             return Err(FaultError::MatcherNotAtHook(
-                "command matches only at hooks imap_command and pop3_command",
+                "command matches only at hooks imap_command, pop3_command and smtp_command",
             ));
         }
         if matches!(self.hook, Hook::ImapGreeting | Hook::ImapTls) && (self.client_id.is_some() || self.user.is_some())
@@ -572,6 +621,7 @@ impl Hook {
             Hook::Token => crate::journal::Protocol::Https,
             Hook::ImapGreeting | Hook::ImapTls | Hook::ImapCommand => crate::journal::Protocol::Imap,
             Hook::Pop3Command => crate::journal::Protocol::Pop3,
+            Hook::SmtpCommand => crate::journal::Protocol::Smtp,
         }
     }
 }

@@ -134,6 +134,8 @@ pub enum Outcome {
     Fault,
     /// An administrator changed the tenant, the clock, the faults or the mail (admin API).
     Admin,
+    /// SMTP accepted a message and delivered it (local INBOXes, Sent Items, outbox).
+    Delivered,
 }
 
 /// The in-memory journal, bounded by bytes, with an optional JSON-lines file that keeps

@@ -24,6 +24,7 @@ pub mod pop3;
 pub mod sasl;
 pub mod secret;
 pub mod server;
+pub mod smtp;
 pub mod state;
 pub mod tls;
 pub mod token;

@@ -7,6 +7,7 @@ use mock_server::imap::{ImapConfig, Personality};
 use mock_server::sasl::xoauth2::Mode;
 use mock_server::server::{DEFAULT_HTTPS_PORT, DEFAULT_IMAPS_PORT, DEFAULT_IMAP_PORT};
 use mock_server::server::{DEFAULT_POP3S_PORT, DEFAULT_POP3_PORT};
+use mock_server::smtp::SmtpConfig;
 use mock_server::{DescriptionLayout, MockServer, TokenLifetime};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -74,6 +75,37 @@ struct Args {
     /// Seconds an IMAP client may take to accept a response before it is cut off (slow reader).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     imap_write_timeout: u64,
+    /// SMTP submission port with STARTTLS (Exchange: smtp.office365.com:587; 0 = any free port).
+    #[arg(long, value_name = "N", default_value_t = mock_server::server::DEFAULT_SMTP_PORT)]
+    smtp_port: u16,
+    /// Which Exchange Online the SMTP server imitates: exo-2025 (banner and error brackets
+    /// with time and id; default) or exo-2018 (no id, brackets with the host only).
+    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
+    smtp_personality: String,
+    /// AUTH continuation: "space" (`334 `, default; msmtp needs it) or "bare" (`334`, as Microsoft's page prints it).
+    #[arg(long, value_name = "bare|space", default_value = "space", value_parser = ["bare", "space"])]
+    smtp_continuation: String,
+    /// Largest message in bytes (Exchange Online's MaxSendSize: 35 MB; 552 5.3.4 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::smtp::MAX_MESSAGE_SIZE)]
+    smtp_max_message_size: usize,
+    /// Longest SMTP command line in bytes, CRLF included.
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::smtp::MAX_LINE)]
+    smtp_max_line: usize,
+    /// Recipients per message (Exchange Online's RecipientLimits: 500).
+    #[arg(long, value_name = "N", default_value_t = mock_server::smtp::MAX_RECIPIENTS)]
+    smtp_max_recipients: usize,
+    /// Seconds a connection has to authenticate, in all (a drip of bytes does not extend it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    smtp_pre_auth_timeout: u64,
+    /// Seconds without input before an authenticated SMTP connection is closed (Exchange: 300).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    smtp_idle_timeout: u64,
+    /// SMTP connections in all.
+    #[arg(long, value_name = "N", default_value_t = mock_server::smtp::MAX_SMTP_CONNECTIONS)]
+    smtp_max_connections: usize,
+    /// Milliseconds to wait before answering an unrecognized command (Exchange Online: about 5000).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    smtp_tarpit_ms: u64,
     /// Seconds to send an HTTP request head (slowloris guard).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     http_header_read_timeout: u64,
@@ -264,6 +296,23 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         max_connections: args.pop3_max_connections,
         ..mock_server::pop3::Pop3Config::default()
     };
+    let smtp = SmtpConfig {
+        personality: mock_server::smtp::Personality::parse(&args.smtp_personality).unwrap_or_default(),
+        continuation_space: args.smtp_continuation == "space",
+        xoauth2_mode: if args.xoauth2 == "lenient" {
+            Mode::Lenient
+        } else {
+            Mode::Strict
+        },
+        max_message_size: args.smtp_max_message_size,
+        max_line: args.smtp_max_line,
+        max_recipients: args.smtp_max_recipients,
+        pre_auth_timeout: std::time::Duration::from_secs(args.smtp_pre_auth_timeout),
+        idle_timeout: std::time::Duration::from_secs(args.smtp_idle_timeout),
+        max_connections: args.smtp_max_connections,
+        tarpit: std::time::Duration::from_millis(args.smtp_tarpit_ms),
+        ..SmtpConfig::default()
+    };
     let mut builder = MockServer::builder()
         .bind(args.bind)
         .https_port(args.https_port)
@@ -273,6 +322,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .pop3s_port(args.pop3s_port)
         .pop3_port(args.pop3_port)
         .pop3_config(pop3)
+        .smtp_port(args.smtp_port)
+        .smtp_config(smtp)
         .nonce_header(args.nonce_header)
         .multi_tenant_grant_error_code(args.common_endpoint_error_code)
         .refresh_token_inactivity(time::Duration::days(
@@ -360,6 +411,10 @@ fn print_summary(server: &MockServer) {
         "mock-server: Exchange Online POP3 on {} (TLS) and {} (STLS)",
         server.pop3s_addr(),
         server.pop3_addr()
+    );
+    println!(
+        "mock-server: Exchange Online SMTP submission on {} (STARTTLS)",
+        server.smtp_addr()
     );
     println!("  trust this CA: {}", server.ca_file().display());
     for t in &directory.tenants {

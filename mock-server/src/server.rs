@@ -10,6 +10,7 @@ use crate::identity::{self, DescriptionLayout, IdentityConfig, IdentityState, To
 use crate::imap::{ImapConfig, ImapState};
 use crate::journal::{Journal, JournalEntry};
 use crate::pop3::{Pop3Config, Pop3State};
+use crate::smtp::{SmtpConfig, SmtpState};
 use crate::state::{Core, CoreError};
 use crate::tls;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -29,6 +30,8 @@ pub const DEFAULT_IMAP_PORT: u16 = 9143;
 /// POP3 with implicit TLS (995 at Microsoft) and with STLS (110).
 pub const DEFAULT_POP3S_PORT: u16 = 9995;
 pub const DEFAULT_POP3_PORT: u16 = 9110;
+/// SMTP submission with STARTTLS (587 at Microsoft).
+pub const DEFAULT_SMTP_PORT: u16 = 9587;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -64,6 +67,8 @@ pub struct MockServerBuilder {
     imaps_port: u16,
     imap_port: u16,
     imap: ImapConfig,
+    smtp_port: u16,
+    smtp: SmtpConfig,
     admin: AdminAccess,
     journal_file: Option<PathBuf>,
     journal_max_bytes: usize,
@@ -88,6 +93,8 @@ impl Default for MockServerBuilder {
             imaps_port: 0,
             imap_port: 0,
             imap: ImapConfig::default(),
+            smtp_port: 0,
+            smtp: SmtpConfig::default(),
             admin: AdminAccess {
                 enabled: true,
                 token: None,
@@ -218,6 +225,18 @@ impl MockServerBuilder {
     /// IMAP behaviour: personality, continuation style, XOAUTH2 strictness, timeouts.
     pub fn imap_config(mut self, config: ImapConfig) -> Self {
         self.imap = config;
+        self
+    }
+
+    /// SMTP submission with STARTTLS (`smtp.office365.com:587`); 0 picks a free port.
+    pub fn smtp_port(mut self, port: u16) -> Self {
+        self.smtp_port = port;
+        self
+    }
+
+    /// SMTP behaviour: personality, limits, timeouts.
+    pub fn smtp_config(mut self, config: SmtpConfig) -> Self {
+        self.smtp = config;
         self
     }
 
@@ -427,6 +446,23 @@ impl MockServerBuilder {
             )));
         }
 
+        // SMTP: STARTTLS on the plain port, the IMAP certificate (no ALPN either).
+        let smtp = Arc::new(SmtpState::new(core.clone(), self.smtp));
+        let smtp_addr = {
+            let addr = SocketAddr::new(self.bind, self.smtp_port);
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let local = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            tasks.push(tokio::spawn(crate::smtp::conn::accept_loop(
+                l,
+                imap_acceptor.clone(),
+                smtp.clone(),
+                shutdown_rx.clone(),
+            )));
+            local
+        };
+
         // Listeners are up: seed aws-lc's generator off the start-up path (tls.rs says why).
         tls::warm_up_rng();
         Ok(MockServer {
@@ -436,6 +472,8 @@ impl MockServerBuilder {
             pop3,
             pop3s_addr: pop3_addrs[0],
             pop3_addr: pop3_addrs[1],
+            smtp,
+            smtp_addr,
             admin,
             https_addr: local,
             imaps_addr: imap_addrs[0],
@@ -460,6 +498,8 @@ pub struct MockServer {
     core: Arc<Core>,
     identity: Arc<IdentityState>,
     imap: Arc<ImapState>,
+    smtp: Arc<SmtpState>,
+    smtp_addr: SocketAddr,
     admin: Admin,
     https_addr: SocketAddr,
     imaps_addr: SocketAddr,
@@ -545,6 +585,33 @@ impl MockServer {
     /// property tests and fuzzing (no socket involved).
     pub fn pop3_session(&self, tls: bool) -> crate::pop3::session::Session {
         crate::pop3::session::Session::new(self.pop3.clone(), "fuzz".into(), tls)
+    }
+
+    /// SMTP submission with STARTTLS.
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp_addr
+    }
+
+    /// Every message SMTP accepted (local and external recipients), oldest first, up to
+    /// [`crate::mailstore::outbox::MAX_OUTBOX_MESSAGES`].
+    pub fn sent_mail(&self) -> Vec<crate::mailstore::SentMail> {
+        self.core.store.outbox.list(0)
+    }
+
+    /// SMTP authentications, refusals and deliveries recorded so far, with their reasons.
+    pub fn smtp_events(&self) -> Vec<JournalEntry> {
+        self.core
+            .journal
+            .entries()
+            .into_iter()
+            .filter(|e| e.protocol == "smtp")
+            .collect()
+    }
+
+    /// A sans-I/O SMTP session on this server's state, as a connection would get (no
+    /// socket), for property tests and fuzzing.
+    pub fn smtp_session(&self) -> crate::smtp::session::Session {
+        crate::smtp::session::Session::new(self.smtp.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// The authority URL MSAL takes: `https://127.0.0.1:PORT/<tenant>`.
@@ -648,6 +715,7 @@ impl MockServer {
             "imap_addr": self.imap_addr.to_string(),
             "pop3s_addr": self.pop3s_addr.to_string(),
             "pop3_addr": self.pop3_addr.to_string(),
+            "smtp_addr": self.smtp_addr.to_string(),
         })
     }
 

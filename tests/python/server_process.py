@@ -27,7 +27,7 @@ def running_server(*extra_args):
     ready_file = pathlib.Path(workdir) / "ready.json"
     with open(pathlib.Path(workdir) / "server.log", "wb") as log:
         proc = subprocess.Popen(
-            [binary, "--https-port", "0", "--imaps-port", "0", "--imap-port", "0", "--pop3s-port", "0", "--pop3-port", "0",
+            [binary, "--https-port", "0", "--imaps-port", "0", "--imap-port", "0", "--pop3s-port", "0", "--pop3-port", "0", "--smtp-port", "0",
              "--ready-file", str(ready_file),
              *extra_args],
             stdout=log, stderr=subprocess.STDOUT,

@@ -20,6 +20,7 @@ pub mod http;
 pub mod imap;
 pub mod jwt;
 pub mod process;
+pub mod smtp;
 pub mod tls;
 
 pub use http::*;

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Port 0 for every listener, so tests never collide with each other or a dev server.
-pub const EPHEMERAL_PORTS: [&str; 10] = [
+pub const EPHEMERAL_PORTS: [&str; 12] = [
     "--https-port",
     "0",
     "--imaps-port",
@@ -20,6 +20,8 @@ pub const EPHEMERAL_PORTS: [&str; 10] = [
     "--pop3s-port",
     "0",
     "--pop3-port",
+    "0",
+    "--smtp-port",
     "0",
 ];
 

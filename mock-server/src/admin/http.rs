@@ -32,6 +32,7 @@ const AREAS: &[(&[(&str, &str)], AreaCall)] = &[
     (super::clock::VERBS, super::clock::call),
     (super::faults::VERBS, super::faults::call),
     (super::journal::VERBS, super::journal::call),
+    (super::transport::VERBS, super::transport::call),
 ];
 
 /// One area's runner: `Ok(None)` when the verb is not that area's.
@@ -281,7 +282,7 @@ pub async fn handle(
         .trim_end_matches('/')
         .to_ascii_lowercase();
     let params = match *req.method() {
-        Method::GET if verb.starts_with("get-") => {
+        Method::GET if verb.starts_with("get-") || verb == "sent-mail" => {
             let map: Map<String, Value> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
                 .collect();

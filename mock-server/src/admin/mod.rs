@@ -20,6 +20,7 @@ pub mod http;
 pub mod journal;
 pub mod keys;
 pub mod mail;
+pub mod transport;
 
 pub use clock::{ClockInfo, MAX_CLOCK_MOVE_SECS};
 pub use entra::{NewApplication, NewCertificate, NewSecret, DEFAULT_SECRET_LIFETIME_DAYS};

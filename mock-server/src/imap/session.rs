@@ -615,8 +615,8 @@ impl Session {
         };
         self.last_principal = Some((principal.tenant_id.clone(), principal.app_id.clone()));
         match access::decide(&directory, &principal, &blob.user, Protocol::Imap) {
-            Access::AuthenticationFailed(refusal) => self.fail_auth(tag, request, refusal.reason, refusal.fix),
-            Access::NotConnected(refusal) => {
+            Access::AuthenticationFailed(refusal) => self.fail_auth(tag, request, refusal.reason(), refusal.fix()),
+            Access::NotConnected { cause: refusal, .. } => {
                 let mut r = Reply::new();
                 r.tagged(tag, p::AUTH_COMPLETED);
                 self.login = Some(Login {
@@ -628,8 +628,8 @@ impl Session {
                     request,
                     Outcome::NotConnected,
                     Some(p::NOT_CONNECTED),
-                    Some(refusal.reason),
-                    refusal.fix,
+                    Some(refusal.reason()),
+                    refusal.fix(),
                 );
                 r
             }

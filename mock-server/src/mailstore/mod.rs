@@ -18,12 +18,14 @@
 pub mod flags;
 mod message;
 mod mime;
+pub mod outbox;
 mod search;
 #[cfg(test)]
 mod tests;
 
 pub use flags::{FlagOp, Flags};
 pub use message::{Message, ParseError};
+pub use outbox::{Outbox, SentMail};
 pub use search::{naive_date, sequence_set_contains, SearchContext};
 
 use crate::directory::Directory;
@@ -79,12 +81,15 @@ pub struct Store {
     /// Mailboxes come and go at run time (the admin API's New-Mailbox and reset), so the
     /// map is behind a lock; sessions hold their own `Arc<Mailbox>`.
     mailboxes: std::sync::RwLock<HashMap<String, Arc<Mailbox>>>,
+    /// Every message SMTP submission accepted, external recipients included.
+    pub outbox: Outbox,
 }
 
 impl Store {
     pub fn from_directory(directory: &Directory) -> Result<Store, StoreError> {
         Ok(Store {
             mailboxes: std::sync::RwLock::new(Self::build(directory)?),
+            outbox: Outbox::default(),
         })
     }
 
@@ -101,11 +106,12 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Replace every mailbox with the directory's (reset to the fixture). Sessions that
-    /// hold a mailbox keep the old one until they reconnect.
+    /// Replace every mailbox with the directory's (reset to the fixture) and empty the
+    /// outbox. Sessions that hold a mailbox keep the old one until they reconnect.
     pub fn reset_from(&self, directory: &Directory) -> Result<(), StoreError> {
         let fresh = Self::build(directory)?;
         *self.map_mut() = fresh;
+        self.outbox.clear();
         Ok(())
     }
 
@@ -182,6 +188,40 @@ impl Store {
             .mailbox(address)
             .ok_or_else(|| StoreError::NoSuchMailbox(address.to_string()))?;
         mailbox.append(folder, raw, flags, internal_date).map(|(_, uid)| uid)
+    }
+}
+
+impl Store {
+    /// SMTP submission: the message goes to the INBOX of every recipient that has a
+    /// mailbox here (once each), and a `\Seen` copy to the sender's Sent Items. The
+    /// message is parsed before anything is stored, so a message that cannot be stored
+    /// is stored nowhere. Returns the recipients whose INBOX got it.
+    pub fn submit(
+        &self,
+        sender: &str,
+        recipients: &[String],
+        raw: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        Message::parse(Arc::from(raw), 0, Flags::empty(), Some(at)).map_err(StoreError::InvalidMessage)?;
+        let mut delivered: Vec<String> = Vec::new();
+        for r in recipients {
+            let key = r.to_ascii_lowercase();
+            if delivered.contains(&key) {
+                continue;
+            }
+            if let Some(mailbox) = self.mailbox(&key) {
+                mailbox.append("INBOX", raw, Flags::empty(), Some(at))?;
+                delivered.push(key);
+            }
+        }
+        if let Some(mailbox) = self.mailbox(sender) {
+            // A mailbox whose Sent Items was deleted (or never made) just keeps no copy.
+            if mailbox.exists("Sent Items") {
+                mailbox.append("Sent Items", raw, Flags::SEEN, Some(at))?;
+            }
+        }
+        Ok(delivered)
     }
 }
 

@@ -574,11 +574,9 @@ impl Session {
         };
         self.last_principal = Some((principal.tenant_id.clone(), principal.app_id.clone()));
         match access::decide(&directory, &principal, &blob.user, Protocol::Pop) {
-            Access::AuthenticationFailed(refusal) => {
-                self.fail_auth(request, p::AUTH_FAILED, refusal.reason, refusal.fix)
-            }
-            Access::NotConnected(refusal) => {
-                self.not_connected_login(principal, blob.user, request, refusal.reason, refusal.fix)
+            Access::AuthenticationFailed(cause) => self.fail_auth(request, p::AUTH_FAILED, cause.reason(), cause.fix()),
+            Access::NotConnected { cause, .. } => {
+                self.not_connected_login(principal, blob.user, request, cause.reason(), cause.fix())
             }
             Access::Granted { mailbox } => {
                 let Some(store) = self.pop.core.store.mailbox(&mailbox) else {

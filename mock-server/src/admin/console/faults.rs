@@ -8,7 +8,14 @@ use std::fmt::Write;
 
 const BACK: &str = "/_mock/console/faults";
 
-const HOOKS: &[&str] = &["token", "imap_greeting", "imap_tls", "imap_command", "pop3_command"];
+const HOOKS: &[&str] = &[
+    "token",
+    "imap_greeting",
+    "imap_tls",
+    "imap_command",
+    "pop3_command",
+    "smtp_command",
+];
 const KINDS: &[&str] = &[
     "aad_error",
     "throttled",
