@@ -3,6 +3,7 @@
 //! mock, against any server, and against clients.
 
 pub mod format;
+pub mod fuzz;
 pub mod replay;
 
 use format::{ImapRecording, Line, TokenRecording};

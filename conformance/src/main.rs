@@ -57,6 +57,36 @@ enum Cmd {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
+    /// Play mutated Exchange answers to a client command, case after case, and report the
+    /// cases where it crashed (signal, crash exit code, stack trace, or hang). In the
+    /// command, {host}, {port}, {ca_file}, {token}, {user} and {https_url} are replaced.
+    FuzzClient {
+        #[arg(long, default_value = "imap", value_parser = ["imap", "smtp", "pop3", "http"])]
+        protocol: String,
+        #[arg(long, default_value_t = 30)]
+        cases: u64,
+        /// Default: from the clock (printed, so the run can be repeated).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Seconds one run of the command may take before it counts as hung.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// Exit codes that mean a crash, e.g. `2,70-255` (default: anything but 0 and 1).
+        #[arg(long)]
+        crash_exit_codes: Option<String>,
+        /// A regex over the command's output that means a crash (default: stack traces of
+        /// Python, Java, Rust, Go, Node and .NET).
+        #[arg(long)]
+        crash_pattern: Option<String>,
+        /// Where shrunk failures are written, as a recordings folder (imap/*.txt).
+        #[arg(long, default_value = "fuzz-findings")]
+        out: PathBuf,
+        /// Print every case's mutations and how long it took.
+        #[arg(long)]
+        verbose: bool,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
     /// Print (or write into README.md) the failure catalogue generated from the recordings.
     Catalogue {
         #[arg(long)]
@@ -97,7 +127,68 @@ fn main() -> ExitCode {
     }
 }
 
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        % 1_000_000
+}
+
 async fn run(args: Args) -> Result<bool> {
+    if let Cmd::FuzzClient {
+        protocol,
+        cases,
+        seed,
+        timeout,
+        crash_exit_codes,
+        crash_pattern,
+        out,
+        verbose,
+        command,
+    } = args.command
+    {
+        use conformance::fuzz::{self, command as cmd};
+        if cases > fuzz::MAX_CASES {
+            bail!("--cases {cases}: at most {}", fuzz::MAX_CASES);
+        }
+        let cfg = fuzz::client::Config {
+            protocol: fuzz::Protocol::parse(&protocol).context("unknown protocol")?,
+            cases,
+            seed: seed.unwrap_or_else(clock_seed),
+            timeout: std::time::Duration::from_secs(timeout.max(1)),
+            command,
+            crash_codes: match crash_exit_codes {
+                Some(s) => cmd::CrashCodes::parse(&s).map_err(anyhow::Error::msg)?,
+                None => cmd::CrashCodes::default(),
+            },
+            pattern: cmd::crash_regex(crash_pattern.as_deref().unwrap_or(cmd::DEFAULT_CRASH_PATTERN))
+                .map_err(anyhow::Error::msg)?,
+            out_dir: out,
+            verbose,
+        };
+        println!("fuzz-client: protocol {protocol}, {cases} cases, seed {}", cfg.seed);
+        let summary = fuzz::client::run(&cfg, &|m| println!("{m}"))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for f in &summary.findings {
+            println!(
+                "FAIL case {}: {} ({} of {} mutations needed) -> {}",
+                f.case,
+                f.failure,
+                f.mutations.len(),
+                f.drawn,
+                f.recording.display()
+            );
+        }
+        println!(
+            "\n{} cases, {} failures, seed {}",
+            summary.cases,
+            summary.findings.len(),
+            summary.seed
+        );
+        return Ok(summary.findings.is_empty());
+    }
     let dir = args.recordings.unwrap_or_else(default_dir);
     let (imap, token) = format::load_all(&dir).map_err(anyhow::Error::msg)?;
     match args.command {
@@ -110,6 +201,7 @@ async fn run(args: Args) -> Result<bool> {
             }
             Ok(true)
         }
+        Cmd::FuzzClient { .. } => Ok(true),
         Cmd::Catalogue { write } => {
             let table = catalogue(&imap, &token);
             match write {
