@@ -87,6 +87,28 @@ enum Cmd {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
+    /// Send hostile SASL and command input to a loopback server, case after case, and
+    /// report the cases after which it stopped answering (or that it cut off unanswered).
+    FuzzServer {
+        /// imaps://host:port, imap://…, smtps://…, smtp://…, pop3s://… or pop3://… (loopback only).
+        #[arg(long)]
+        target: String,
+        /// CA (PEM) of a TLS target.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        #[arg(long, default_value_t = 30)]
+        cases: u64,
+        /// Default: from the clock (printed, so the run can be repeated).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The bearer token inside the XOAUTH2 strings (a valid one reaches deeper states).
+        #[arg(long, env = "CONFORMANCE_TOKEN", hide_env_values = true, default_value = conformance::fuzz::FAKE_TOKEN)]
+        token: String,
+        #[arg(long, default_value = "fuzz-findings")]
+        out: PathBuf,
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Print (or write into README.md) the failure catalogue generated from the recordings.
     Catalogue {
         #[arg(long)]
@@ -189,6 +211,53 @@ async fn run(args: Args) -> Result<bool> {
         );
         return Ok(summary.findings.is_empty());
     }
+    if let Cmd::FuzzServer {
+        target,
+        ca_file,
+        cases,
+        seed,
+        token,
+        out,
+        verbose,
+    } = args.command
+    {
+        use conformance::fuzz;
+        if cases > fuzz::MAX_CASES {
+            bail!("--cases {cases}: at most {}", fuzz::MAX_CASES);
+        }
+        let cfg = fuzz::server::Config {
+            target: fuzz::server::parse_target(&target).map_err(anyhow::Error::msg)?,
+            ca_pem: ca_file
+                .map(|p| std::fs::read(&p).with_context(|| p.display().to_string()))
+                .transpose()?,
+            cases,
+            seed: seed.unwrap_or_else(clock_seed),
+            token,
+            out_dir: out,
+            verbose,
+        };
+        println!("fuzz-server: {target}, {cases} cases, seed {}", cfg.seed);
+        let summary = fuzz::server::run(&cfg, &|m| println!("{m}"))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for f in &summary.findings {
+            println!(
+                "FAIL case {}: {} ({} of {} mutations needed) -> {}",
+                f.case,
+                f.fault,
+                f.mutations.len(),
+                f.drawn,
+                f.recording.display()
+            );
+        }
+        println!(
+            "\n{} cases, {} failures, seed {}",
+            summary.cases,
+            summary.findings.len(),
+            summary.seed
+        );
+        return Ok(summary.findings.is_empty());
+    }
     let dir = args.recordings.unwrap_or_else(default_dir);
     let (imap, token) = format::load_all(&dir).map_err(anyhow::Error::msg)?;
     match args.command {
@@ -201,7 +270,7 @@ async fn run(args: Args) -> Result<bool> {
             }
             Ok(true)
         }
-        Cmd::FuzzClient { .. } => Ok(true),
+        Cmd::FuzzClient { .. } | Cmd::FuzzServer { .. } => Ok(true),
         Cmd::Catalogue { write } => {
             let table = catalogue(&imap, &token);
             match write {

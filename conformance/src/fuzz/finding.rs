@@ -35,7 +35,9 @@ pub fn client_pattern(line: &[u8]) -> String {
     let text = text.trim_end_matches(['\r', '\n']);
     let ok = |w: &&str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
     let words: Vec<&str> = text.split(' ').take(2).collect();
-    if words.len() == 2 && words.iter().all(ok) && !words[1].is_empty() {
+    // A command is a word of letters (CAPABILITY, AUTH, UID); a SASL response is not.
+    let command = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphabetic());
+    if words.len() == 2 && words.iter().all(ok) && command(words[1]) {
         format!("{} {} {{*}}", words[0], words[1])
     } else if words.len() == 1 && ok(&words[0]) && text.len() < 16 && !text.contains('=') {
         // A short single word (QUIT, CAPA, *): keep it.

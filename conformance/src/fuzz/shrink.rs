@@ -18,6 +18,7 @@ where
     while items.len() >= 2 && runs < max_runs {
         let chunk = items.len().div_ceil(n);
         let mut reduced = false;
+        let mut next_n = n;
         // Try each chunk alone, then each complement.
         for i in 0..n {
             let lo = (i * chunk).min(items.len());
@@ -29,8 +30,8 @@ where
             let sub = items[lo..hi].to_vec();
             if fails(sub.clone()).await {
                 items = sub;
-                n = 2;
                 reduced = true;
+                next_n = 2;
                 break;
             }
             if n > 2 && runs < max_runs {
@@ -38,12 +39,13 @@ where
                 let complement: Vec<T> = items[..lo].iter().chain(&items[hi..]).cloned().collect();
                 if fails(complement.clone()).await {
                     items = complement;
-                    n = (n - 1).max(2);
                     reduced = true;
+                    next_n = (n - 1).max(2);
                     break;
                 }
             }
         }
+        n = next_n;
         if !reduced {
             if n >= items.len() {
                 break;
