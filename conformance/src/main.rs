@@ -51,7 +51,8 @@ enum Cmd {
         personality: String,
     },
     /// Play one recording's server side to any client command. In the command, {host},
-    /// {port}, {ca_file} and {user} are replaced; the client's lines are checked.
+    /// {port}, {ca_file}, {user}, {token} and {https_url} are replaced; the client's lines
+    /// are checked.
     Client {
         name: String,
         #[arg(trailing_var_arg = true, required = true)]
@@ -289,7 +290,22 @@ async fn run(args: Args) -> Result<bool> {
                 .iter()
                 .find(|r| r.meta.name == name || r.meta.name.ends_with(&format!("/{name}")))
                 .context("no such recording")?;
-            let (addr, ca_pem, script) = replay::scripted_server(rec).await.map_err(anyhow::Error::msg)?;
+            let (addr, mut ca_pem, script) = replay::scripted_server(rec).await.map_err(anyhow::Error::msg)?;
+            // {https_url}: the scripted server itself for token-endpoint (http) recordings;
+            // otherwise a real token endpoint (the in-process mock), as fuzz-client gives.
+            let wants_token_endpoint = rec.protocol != "http" && command.iter().any(|a| a.contains("{https_url}"));
+            let token_server = if wants_token_endpoint {
+                Some(mock_server::MockServer::start().await)
+            } else {
+                None
+            };
+            let https_url = match &token_server {
+                Some(t) => {
+                    ca_pem.push_str(t.ca_pem());
+                    t.https_url().to_string()
+                }
+                None => format!("https://127.0.0.1:{}", addr.port()),
+            };
             let ca_file = std::env::temp_dir().join(format!("conformance-client-{}.pem", addr.port()));
             std::fs::write(&ca_file, ca_pem)?;
             let filled: Vec<String> = command
@@ -299,6 +315,8 @@ async fn run(args: Args) -> Result<bool> {
                         .replace("{port}", &addr.port().to_string())
                         .replace("{ca_file}", &ca_file.to_string_lossy())
                         .replace("{user}", &rec.user)
+                        .replace("{token}", conformance::fuzz::FAKE_TOKEN)
+                        .replace("{https_url}", &https_url)
                 })
                 .collect();
             let mut child = tokio::process::Command::new(&filled[0]).args(&filled[1..]).spawn()?;
