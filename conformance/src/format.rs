@@ -26,6 +26,11 @@ pub enum Line {
     S(String),
     /// Move the server clock forward (in-process only).
     Advance(i64),
+    /// Wait this many milliseconds before the next line (`@pause-ms:`), as a slow server does.
+    Pause(u64),
+    /// From here on, write the server's bytes one at a time with this many milliseconds
+    /// between them (`@trickle-ms:`; 0 stops trickling).
+    Trickle(u64),
 }
 
 /// Facts every recording states for the catalogue.
@@ -59,6 +64,13 @@ pub struct ImapRecording {
     pub client_outcome: Option<(u8, Option<String>)>,
     /// Byte-exact encodings this recording vouches for: (user, token, base64).
     pub golden: Vec<(String, String, String)>,
+    /// The protocol spoken (`@protocol:`): `imap` (default), `smtp`, `pop3` or `http`.
+    /// Only IMAP recordings are replayed against servers by `run`; all can be played to clients.
+    pub protocol: String,
+    /// `@wire: escaped`: `S:` (and `C:`) lines are exact bytes written with the escapes of
+    /// [`escape`] (`\r`, `\n`, `\xNN`, `\\`) and no CRLF is added. Fuzz findings use it,
+    /// because their lines hold NULs, bare LFs, non-UTF-8 and unterminated lines.
+    pub escaped: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +101,8 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
         lines: Vec::new(),
         client_outcome: None,
         golden: Vec::new(),
+        protocol: "imap".into(),
+        escaped: false,
     };
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -119,6 +133,25 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
                     }
                 }
                 "personality" => r.personality = value,
+                "protocol" => match value.as_str() {
+                    "imap" | "smtp" | "pop3" | "http" => r.protocol = value,
+                    v => return Err(err(n, format!("protocol {v:?}: expected imap, smtp, pop3 or http"))),
+                },
+                "wire" => match value.as_str() {
+                    "escaped" => r.escaped = true,
+                    "lines" => r.escaped = false,
+                    v => return Err(err(n, format!("wire {v:?}: expected escaped or lines"))),
+                },
+                "pause-ms" => r.lines.push(Line::Pause(
+                    value
+                        .parse()
+                        .map_err(|_| err(n, format!("pause-ms {value:?}: expected milliseconds")))?,
+                )),
+                "trickle-ms" => r.lines.push(Line::Trickle(
+                    value
+                        .parse()
+                        .map_err(|_| err(n, format!("trickle-ms {value:?}: expected milliseconds")))?,
+                )),
                 "app" => r.app = value,
                 "signin" => r.signin = Some(value),
                 "scope" => r.scope = value,
@@ -293,6 +326,60 @@ pub fn escape(s: &str) -> String {
         .collect()
 }
 
+/// The inverse of [`escape`]: `\\r`, `\\n`, `\\xNN` and `\\\\` become bytes; anything
+/// else is taken as it is (so a stray backslash survives).
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                b'r' => {
+                    out.push(b'\r');
+                    i += 2;
+                    continue;
+                }
+                b'n' => {
+                    out.push(b'\n');
+                    i += 2;
+                    continue;
+                }
+                b'\\' => {
+                    out.push(b'\\');
+                    i += 2;
+                    continue;
+                }
+                b'x' if i + 4 <= b.len() => {
+                    let hex = |c: u8| (c as char).to_digit(16);
+                    if let (Some(h), Some(l)) = (hex(b[i + 2]), hex(b[i + 3])) {
+                        out.push((h * 16 + l) as u8);
+                        i += 4;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// [`escape`] for bytes that need not be UTF-8.
+pub fn escape_bytes(b: &[u8]) -> String {
+    b.iter()
+        .map(|&c| match c {
+            b'\r' => "\\r".to_string(),
+            b'\n' => "\\n".to_string(),
+            b'\\' => "\\\\".to_string(),
+            0x20..=0x7e => (c as char).to_string(),
+            _ => format!("\\x{c:02x}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +394,27 @@ mod tests {
         assert!(!glob("a{*}c", "abbb"));
         assert!(glob("x", "x") && !glob("x", "y"));
         assert!(glob("{*}", ""));
+    }
+
+    #[test]
+    fn escaping_round_trips_every_byte() {
+        let all: Vec<u8> = (0..=255u8).chain(*b"\\x4g\\").collect();
+        assert_eq!(unescape(&escape_bytes(&all)), all);
+        assert_eq!(unescape("a\\x00b\\r\\n"), b"a\x00b\r\n");
+        assert_eq!(unescape("trailing\\"), b"trailing\\");
+    }
+
+    #[test]
+    fn fuzz_directives_parse() {
+        let r = parse_imap(
+            "t",
+            "@title: x\n@provenance: y\n@protocol: smtp\n@wire: escaped\n@pause-ms: 20\n@trickle-ms: 5\nS: 220 \\x00\\n\n",
+        )
+        .expect("parses");
+        assert_eq!(r.protocol, "smtp");
+        assert!(r.escaped);
+        assert_eq!(r.lines[..2], [Line::Pause(20), Line::Trickle(5)]);
+        assert!(parse_imap("t", "@title: x\n@provenance: y\n@protocol: gopher\n").is_err());
     }
 
     #[test]

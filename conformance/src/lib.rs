@@ -3,6 +3,7 @@
 //! mock, against any server, and against clients.
 
 pub mod format;
+pub mod fuzz;
 pub mod replay;
 
 use format::{ImapRecording, Line, TokenRecording};
@@ -16,6 +17,9 @@ pub fn default_dir() -> PathBuf {
 
 /// Replay an IMAP recording against a fresh in-process mock (with its personality).
 pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
+    if rec.protocol != "imap" {
+        return Verdict::Skip(format!("a {} recording", rec.protocol));
+    }
     let Some(personality) = mock_server::imap::Personality::parse(&rec.personality) else {
         return Verdict::Fail(format!("unknown personality {:?}", rec.personality));
     };

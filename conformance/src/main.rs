@@ -51,11 +51,64 @@ enum Cmd {
         personality: String,
     },
     /// Play one recording's server side to any client command. In the command, {host},
-    /// {port}, {ca_file} and {user} are replaced; the client's lines are checked.
+    /// {port}, {ca_file}, {user}, {token} and {https_url} are replaced; the client's lines
+    /// are checked.
     Client {
         name: String,
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
+    },
+    /// Play mutated Exchange answers to a client command, case after case, and report the
+    /// cases where it crashed (signal, crash exit code, stack trace, or hang). In the
+    /// command, {host}, {port}, {ca_file}, {token}, {user} and {https_url} are replaced.
+    FuzzClient {
+        #[arg(long, default_value = "imap", value_parser = ["imap", "smtp", "pop3", "http"])]
+        protocol: String,
+        #[arg(long, default_value_t = 30)]
+        cases: u64,
+        /// Default: from the clock (printed, so the run can be repeated).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Seconds one run of the command may take before it counts as hung.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// Exit codes that mean a crash, e.g. `2,70-255` (default: anything but 0 and 1).
+        #[arg(long)]
+        crash_exit_codes: Option<String>,
+        /// A regex over the command's output that means a crash (default: stack traces of
+        /// Python, Java, Rust, Go, Node and .NET).
+        #[arg(long)]
+        crash_pattern: Option<String>,
+        /// Where shrunk failures are written, as a recordings folder (imap/*.txt).
+        #[arg(long, default_value = "fuzz-findings")]
+        out: PathBuf,
+        /// Print every case's mutations and how long it took.
+        #[arg(long)]
+        verbose: bool,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Send hostile SASL and command input to a loopback server, case after case, and
+    /// report the cases after which it stopped answering (or that it cut off unanswered).
+    FuzzServer {
+        /// imaps://host:port, imap://…, smtps://…, smtp://…, pop3s://… or pop3://… (loopback only).
+        #[arg(long)]
+        target: String,
+        /// CA (PEM) of a TLS target.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        #[arg(long, default_value_t = 30)]
+        cases: u64,
+        /// Default: from the clock (printed, so the run can be repeated).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The bearer token inside the XOAUTH2 strings (a valid one reaches deeper states).
+        #[arg(long, env = "CONFORMANCE_TOKEN", hide_env_values = true, default_value = conformance::fuzz::FAKE_TOKEN)]
+        token: String,
+        #[arg(long, default_value = "fuzz-findings")]
+        out: PathBuf,
+        #[arg(long)]
+        verbose: bool,
     },
     /// Print (or write into docs/conformance.md) the failure catalogue generated from the recordings.
     Catalogue {
@@ -97,7 +150,115 @@ fn main() -> ExitCode {
     }
 }
 
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        % 1_000_000
+}
+
 async fn run(args: Args) -> Result<bool> {
+    if let Cmd::FuzzClient {
+        protocol,
+        cases,
+        seed,
+        timeout,
+        crash_exit_codes,
+        crash_pattern,
+        out,
+        verbose,
+        command,
+    } = args.command
+    {
+        use conformance::fuzz::{self, command as cmd};
+        if cases > fuzz::MAX_CASES {
+            bail!("--cases {cases}: at most {}", fuzz::MAX_CASES);
+        }
+        let cfg = fuzz::client::Config {
+            protocol: fuzz::Protocol::parse(&protocol).context("unknown protocol")?,
+            cases,
+            seed: seed.unwrap_or_else(clock_seed),
+            timeout: std::time::Duration::from_secs(timeout.max(1)),
+            command,
+            crash_codes: match crash_exit_codes {
+                Some(s) => cmd::CrashCodes::parse(&s).map_err(anyhow::Error::msg)?,
+                None => cmd::CrashCodes::default(),
+            },
+            pattern: cmd::crash_regex(crash_pattern.as_deref().unwrap_or(cmd::DEFAULT_CRASH_PATTERN))
+                .map_err(anyhow::Error::msg)?,
+            out_dir: out,
+            verbose,
+        };
+        println!("fuzz-client: protocol {protocol}, {cases} cases, seed {}", cfg.seed);
+        let summary = fuzz::client::run(&cfg, &|m| println!("{m}"))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for f in &summary.findings {
+            println!(
+                "FAIL case {}: {} ({} of {} mutations needed) -> {}",
+                f.case,
+                f.failure,
+                f.mutations.len(),
+                f.drawn,
+                f.recording.display()
+            );
+        }
+        println!(
+            "\n{} cases, {} failures, seed {}",
+            summary.cases,
+            summary.findings.len(),
+            summary.seed
+        );
+        return Ok(summary.findings.is_empty());
+    }
+    if let Cmd::FuzzServer {
+        target,
+        ca_file,
+        cases,
+        seed,
+        token,
+        out,
+        verbose,
+    } = args.command
+    {
+        use conformance::fuzz;
+        if cases > fuzz::MAX_CASES {
+            bail!("--cases {cases}: at most {}", fuzz::MAX_CASES);
+        }
+        let cfg = fuzz::server::Config {
+            target: fuzz::server::parse_target(&target).map_err(anyhow::Error::msg)?,
+            ca_pem: ca_file
+                .map(|p| std::fs::read(&p).with_context(|| p.display().to_string()))
+                .transpose()?,
+            cases,
+            seed: seed.unwrap_or_else(clock_seed),
+            token,
+            out_dir: out,
+            verbose,
+        };
+        println!("fuzz-server: {target}, {cases} cases, seed {}", cfg.seed);
+        let summary = fuzz::server::run(&cfg, &|m| println!("{m}"))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for f in &summary.findings {
+            println!(
+                "FAIL case {}: {} ({} of {} mutations needed) -> {}",
+                f.case,
+                f.fault,
+                f.mutations.len(),
+                f.drawn,
+                f.recording.display()
+            );
+        }
+        println!(
+            "\n{} cases, {} failures, seed {}",
+            summary.cases,
+            summary.findings.len(),
+            summary.seed
+        );
+        return Ok(summary.findings.is_empty());
+    }
     let dir = args.recordings.unwrap_or_else(default_dir);
     let (imap, token) = format::load_all(&dir).map_err(anyhow::Error::msg)?;
     match args.command {
@@ -110,6 +271,7 @@ async fn run(args: Args) -> Result<bool> {
             }
             Ok(true)
         }
+        Cmd::FuzzClient { .. } | Cmd::FuzzServer { .. } => Ok(true),
         Cmd::Catalogue { write } => {
             let table = catalogue(&imap, &token);
             match write {
@@ -128,7 +290,22 @@ async fn run(args: Args) -> Result<bool> {
                 .iter()
                 .find(|r| r.meta.name == name || r.meta.name.ends_with(&format!("/{name}")))
                 .context("no such recording")?;
-            let (addr, ca_pem, script) = replay::scripted_server(rec).await.map_err(anyhow::Error::msg)?;
+            let (addr, mut ca_pem, script) = replay::scripted_server(rec).await.map_err(anyhow::Error::msg)?;
+            // {https_url}: the scripted server itself for token-endpoint (http) recordings;
+            // otherwise a real token endpoint (the in-process mock), as fuzz-client gives.
+            let wants_token_endpoint = rec.protocol != "http" && command.iter().any(|a| a.contains("{https_url}"));
+            let token_server = if wants_token_endpoint {
+                Some(mock_server::MockServer::start().await)
+            } else {
+                None
+            };
+            let https_url = match &token_server {
+                Some(t) => {
+                    ca_pem.push_str(t.ca_pem());
+                    t.https_url().to_string()
+                }
+                None => format!("https://127.0.0.1:{}", addr.port()),
+            };
             let ca_file = std::env::temp_dir().join(format!("conformance-client-{}.pem", addr.port()));
             std::fs::write(&ca_file, ca_pem)?;
             let filled: Vec<String> = command
@@ -138,6 +315,8 @@ async fn run(args: Args) -> Result<bool> {
                         .replace("{port}", &addr.port().to_string())
                         .replace("{ca_file}", &ca_file.to_string_lossy())
                         .replace("{user}", &rec.user)
+                        .replace("{token}", conformance::fuzz::FAKE_TOKEN)
+                        .replace("{https_url}", &https_url)
                 })
                 .collect();
             let mut child = tokio::process::Command::new(&filled[0]).args(&filled[1..]).spawn()?;
