@@ -192,6 +192,38 @@ async fn roles_hold_only_consented_application_permissions_of_that_resource() {
     }
 }
 
+#[tokio::test]
+async fn openid_scopes_beside_default_are_ignored_as_msal4j_and_msal_go_send_them() {
+    // msal4j and MSAL for Go add `openid profile offline_access` to client-credentials
+    // requests; Entra issues the app token, without refresh or id token.
+    let server = MockServer::start().await;
+    let c = client(&server);
+    let scope = format!("{EXO_SCOPE} openid profile offline_access");
+    let r = post_form(
+        &c,
+        &server.token_endpoint("contoso.onmicrosoft.com"),
+        &secret_form(&app(1), "poller-secret-value", &scope),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(
+        r.json.get("refresh_token").is_none() && r.json.get("id_token").is_none(),
+        "{}",
+        r.json
+    );
+    let cl = claims(r.json["access_token"].as_str().expect("token"));
+    assert_eq!(cl["aud"], "https://outlook.office365.com");
+    // Alone, an OpenID scope is still Entra's AADSTS70011.
+    let r = post_form(
+        &c,
+        &server.token_endpoint("contoso.onmicrosoft.com"),
+        &secret_form(&app(1), "poller-secret-value", "openid profile"),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.json);
+    assert_eq!(r.json["error_codes"][0], 70011);
+}
+
 struct Case {
     name: &'static str,
     tenant: &'static str,

@@ -257,7 +257,17 @@ fn authenticate(
 
 /// v2 client credentials: exactly one `<resource>/.default` scope.
 fn resource_from_scope(scope: &str, tenant: &Tenant) -> Result<(&'static Resource, String), AadError> {
-    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    let all: Vec<&str> = scope.split_whitespace().collect();
+    // msal4j (`addCommonScopes`) and MSAL for Go send `openid profile offline_access`
+    // beside `<resource>/.default` in client-credentials requests too, and Entra issues
+    // the app token (those libraries work against it): beside a `.default` scope, the
+    // OpenID scopes are ignored. Alone, they are still the AADSTS70011 below.
+    let has_default = all.iter().any(|s| s.ends_with("/.default"));
+    let scopes: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|s| !(has_default && OIDC_SCOPES.contains(&s.to_ascii_lowercase().as_str())))
+        .collect();
     let defaults: Vec<&str> = scopes.iter().filter_map(|s| s.strip_suffix("/.default")).collect();
     if scopes.len() == 1 && defaults.len() == 1 {
         let id = defaults[0];
