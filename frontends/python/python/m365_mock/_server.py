@@ -180,7 +180,7 @@ class M365Mock:
         """The journal entries that say something went wrong: refused, not_connected, ended, fault."""
         return [e for e in self.journal() if e.get("outcome") in ("refused", "not_connected", "ended", "fault")]
 
-    def advance_clock(self, seconds: int | float) -> Any:
+    def advance_clock(self, seconds: float) -> Any:
         """Move the server's clock forward (tokens issued before expire without sleeping)."""
         return self.admin("advance-clock", seconds=seconds)
 
@@ -284,8 +284,7 @@ def _wait_ready(
                 pass  # written atomically, but be lenient
         if proc.poll() is not None:
             raise MockServerError(
-                f"mock-server exited with code {proc.returncode} before it was ready; its output:\n"
-                + _tail(log_path)
+                f"mock-server exited with code {proc.returncode} before it was ready; its output:\n" + _tail(log_path)
             )
         if time.monotonic() > deadline:
             _stop(proc)

@@ -16,7 +16,9 @@ from ._server import M365Mock, serve
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("m365-mock")
-    group.addoption("--m365-mock-bin", default=None, help="the mock-server binary (default: $M365_MOCK_BIN or the wheel's)")
+    group.addoption(
+        "--m365-mock-bin", default=None, help="the mock-server binary (default: $M365_MOCK_BIN or the wheel's)"
+    )
     group.addoption("--m365-mock-arg", action="append", default=[], help="an extra mock-server flag (repeatable)")
 
 
