@@ -115,26 +115,27 @@ test("an armed fault fires once and is journaled", async (t) => {
 test("the CA trusted through NODE_EXTRA_CA_CERTS in a child process (msal-node without networkClient)", async (t) => {
   const s = await start();
   t.after(() => s.stop());
+  // The values go through the environment, not argv, so a failure message never shows the secret.
   const script = `
     import { ConfidentialClientApplication } from "@azure/msal-node";
-    const [authority, host, clientId, secret, scope] = process.argv.slice(1);
-    const app = new ConfidentialClientApplication({ auth: { clientId, clientSecret: secret, authority, knownAuthorities: [host] } });
-    const r = await app.acquireTokenByClientCredential({ scopes: [scope] });
+    const e = process.env;
+    const app = new ConfidentialClientApplication({
+      auth: { clientId: e.M365_CLIENT_ID, clientSecret: e.M365_SECRET, authority: e.M365_AUTHORITY, knownAuthorities: [e.M365_HOST] },
+    });
+    const r = await app.acquireTokenByClientCredential({ scopes: [e.M365_SCOPE] });
     console.log(r.accessToken.split(".").length);`;
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [
-      "--input-type=module",
-      "-e",
-      script,
-      s.authority,
-      s.knownAuthorities[0],
-      demo.poller.clientId,
-      demo.poller.secret,
-      demo.scope,
-    ],
-    { env: { ...process.env, NODE_EXTRA_CA_CERTS: s.caFile }, cwd: process.cwd() },
-  );
+  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: process.cwd(),
+    env: {
+      ...process.env,
+      NODE_EXTRA_CA_CERTS: s.caFile,
+      M365_AUTHORITY: s.authority,
+      M365_HOST: s.knownAuthorities[0],
+      M365_CLIENT_ID: demo.poller.clientId,
+      M365_SECRET: demo.poller.secret,
+      M365_SCOPE: demo.scope,
+    },
+  });
   assert.equal(stdout.trim(), "3", "a JWT (three parts) came back");
 });
 
