@@ -161,3 +161,13 @@ test("a binary that exits before it is ready is reported with its output", async
     (e) => e instanceof MockServerError && /broken on purpose/.test(e.message) && /exited with 3/.test(e.message),
   );
 });
+
+test("a binary that never gets ready rejects after timeoutMs with its output", async () => {
+  const hanging = join(dir, "hanging-mock-server");
+  await writeFile(hanging, "#!/bin/sh\necho 'stuck on purpose' >&2\nexec sleep 600\n");
+  await chmod(hanging, 0o755);
+  await assert.rejects(
+    start({ binary: hanging, timeoutMs: 1000 }),
+    (e) => e instanceof MockServerError && /no ready file within 1000 ms/.test(e.message) && /stuck on purpose/.test(e.message),
+  );
+});

@@ -125,3 +125,15 @@ def test_env_var_picks_the_binary(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("M365_MOCK_BIN", str(tmp_path / "absent"))
     with pytest.raises(m365_mock.MockServerError, match="M365_MOCK_BIN"):
         m365_mock.find_binary()
+
+
+def test_binary_that_never_gets_ready_times_out_with_its_output(tmp_path) -> None:
+    hanging = tmp_path / "mock-server"
+    hanging.write_text("#!/bin/sh\necho 'stuck on purpose' >&2\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    with (
+        pytest.raises(m365_mock.MockServerError, match="no ready file within 1 s") as e,
+        m365_mock.serve(binary=hanging, timeout=1),
+    ):
+        pass
+    assert "stuck on purpose" in str(e.value)
