@@ -1,0 +1,3 @@
+export * from "./index.cjs";
+import cjs = require("./index.cjs");
+export default cjs;
