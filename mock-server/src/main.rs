@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod admin_cli;
+mod dropin;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,15 +30,15 @@ struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     bind: IpAddr,
-    /// HTTPS port of the identity platform (0 = any free port).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_HTTPS_PORT)]
-    https_port: u16,
-    /// IMAP port with implicit TLS (Exchange: 993; 0 = any free port).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_IMAPS_PORT)]
-    imaps_port: u16,
-    /// IMAP port with STARTTLS (Exchange: 143; 0 = any free port).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_IMAP_PORT)]
-    imap_port: u16,
+    /// HTTPS port of the identity platform (default 8443; 443 with --real-hosts; 0 = any free port).
+    #[arg(long, value_name = "N")]
+    https_port: Option<u16>,
+    /// IMAP port with implicit TLS (default 9993; Exchange and --real-hosts: 993; 0 = any free port).
+    #[arg(long, value_name = "N")]
+    imaps_port: Option<u16>,
+    /// IMAP port with STARTTLS (default 9143; Exchange and --real-hosts: 143; 0 = any free port).
+    #[arg(long, value_name = "N")]
+    imap_port: Option<u16>,
     /// Which Exchange Online the IMAP server imitates: exo-2025 (basic auth retired,
     /// LOGINDISABLED; default) or exo-2018 (AUTH=PLAIN, "NO LOGIN failed.").
     #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
@@ -75,9 +76,9 @@ struct Args {
     /// Seconds an IMAP client may take to accept a response before it is cut off (slow reader).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     imap_write_timeout: u64,
-    /// SMTP submission port with STARTTLS (Exchange: smtp.office365.com:587; 0 = any free port).
-    #[arg(long, value_name = "N", default_value_t = mock_server::server::DEFAULT_SMTP_PORT)]
-    smtp_port: u16,
+    /// SMTP submission port with STARTTLS (default 9587; Exchange and --real-hosts: 587; 0 = any free port).
+    #[arg(long, value_name = "N")]
+    smtp_port: Option<u16>,
     /// Which Exchange Online the SMTP server imitates: exo-2025 (banner and error brackets
     /// with time and id; default) or exo-2018 (no id, brackets with the host only).
     #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
@@ -131,8 +132,17 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::identity::routes::MAX_TOKEN_REQUEST_BODY)]
     http_max_request_body: usize,
     /// Keep the test CA in DIR (created on first use, reused after), so it is trusted once.
-    #[arg(long, value_name = "DIR")]
+    /// Default: $XDG_DATA_HOME/mock-server/ca, else ~/.local/share/mock-server/ca.
+    #[arg(long, value_name = "DIR", env = dropin::CA_DIR_ENV)]
     ca_dir: Option<PathBuf>,
+    /// Replace the CA kept in the CA folder with a fresh one (trust it again afterwards).
+    #[arg(long)]
+    new_ca: bool,
+    /// Drop-in mode: Microsoft's ports (443; IMAP 993/143; POP3 995/110; SMTP 587; a port
+    /// flag still overrides) and Microsoft's host names on the certificate. Needs the hosts
+    /// lines (`mock-server hosts install`) and the CA trusted (`mock-server trust install`).
+    #[arg(long)]
+    real_hosts: bool,
     /// Extra name on the server certificate (repeatable), e.g. login.microsoftonline.com.
     #[arg(long = "hostname", value_name = "NAME")]
     hostnames: Vec<String>,
@@ -182,12 +192,12 @@ struct Args {
     /// Arm the faults in FILE (a JSON array of faults, format in fixtures/README.md) at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
-    /// POP3 port with implicit TLS (Exchange: 995; 0 = any free port).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_POP3S_PORT)]
-    pop3s_port: u16,
-    /// POP3 port with STLS (Exchange: 110; 0 = any free port).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_POP3_PORT)]
-    pop3_port: u16,
+    /// POP3 port with implicit TLS (default 9995; Exchange and --real-hosts: 995; 0 = any free port).
+    #[arg(long, value_name = "N")]
+    pop3s_port: Option<u16>,
+    /// POP3 port with STLS (default 9110; Exchange and --real-hosts: 110; 0 = any free port).
+    #[arg(long, value_name = "N")]
+    pop3_port: Option<u16>,
     /// Which Exchange Online the POP3 server imitates: exo-2025 (tcpproxy greeting, "-ERR
     /// Basic authentication is disabled"; default) or exo-2018 (classic greeting).
     #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
@@ -226,6 +236,32 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
+    /// Add (install) or remove (uninstall) the block in /etc/hosts that sends Microsoft's
+    /// names (login.microsoftonline.com, outlook.office365.com, …) to 127.0.0.1 and ::1.
+    Hosts {
+        action: Action,
+        /// The hosts file to edit.
+        #[arg(long, value_name = "PATH", default_value = dropin::hosts::SYSTEM_HOSTS)]
+        hosts_file: PathBuf,
+    },
+    /// Trust (install) or stop trusting (uninstall) the CA in the system store, every JDK's
+    /// cacerts and the NSS database (~/.pki/nssdb), as `mkcert -install` does.
+    Trust {
+        action: Action,
+        /// The CA folder (default: the per-user one the server uses).
+        #[arg(long, value_name = "DIR", env = dropin::CA_DIR_ENV)]
+        ca_dir: Option<PathBuf>,
+        /// TEST ONLY: look for every store under DIR instead of / (and run no system tool).
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+}
+
+/// Add or remove: the two verbs of `hosts` and `trust`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Install,
+    Uninstall,
 }
 
 fn parse_common_code(s: &str) -> Result<u32, String> {
@@ -238,8 +274,13 @@ fn parse_common_code(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Command::Admin { args }) = &args.command {
-        return admin_cli::run(args);
+    match &args.command {
+        Some(Command::Admin { args }) => return admin_cli::run(args),
+        Some(Command::Hosts { action, hosts_file }) => {
+            return report(dropin::hosts::apply(hosts_file, *action == Action::Install))
+        }
+        Some(Command::Trust { action, ca_dir, root }) => return report(trust(ca_dir.clone(), root.clone(), *action)),
+        None => {}
     }
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log.clone());
     use std::io::IsTerminal;
@@ -255,6 +296,39 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Print a subcommand's report, or its error; the exit code.
+fn report(result: anyhow::Result<String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mock-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The CA folder: the one given, else the per-user default.
+fn ca_dir_or_default(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    given.or_else(dropin::default_ca_dir).ok_or_else(|| {
+        anyhow::anyhow!("no home folder for the CA (neither XDG_DATA_HOME nor HOME is set): give --ca-dir DIR")
+    })
+}
+
+fn trust(ca_dir: Option<PathBuf>, root: Option<PathBuf>, action: Action) -> anyhow::Result<String> {
+    let test_root = root.is_some();
+    let opts = dropin::trust::Options {
+        ca_dir: ca_dir_or_default(ca_dir)?,
+        root: root.unwrap_or_else(|| PathBuf::from("/")),
+        java_home: std::env::var_os("JAVA_HOME").filter(|_| !test_root).map(PathBuf::from),
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        update_system: !test_root,
+    };
+    dropin::trust::apply(&opts, action == Action::Install)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -313,16 +387,23 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tarpit: std::time::Duration::from_millis(args.smtp_tarpit_ms),
         ..SmtpConfig::default()
     };
+    let real = args.real_hosts;
+    let port = |given: Option<u16>, ours: u16, microsoft: u16| given.unwrap_or(if real { microsoft } else { ours });
+    use dropin::RealPorts;
     let mut builder = MockServer::builder()
         .bind(args.bind)
-        .https_port(args.https_port)
-        .imaps_port(args.imaps_port)
-        .imap_port(args.imap_port)
+        .https_port(port(args.https_port, DEFAULT_HTTPS_PORT, RealPorts::HTTPS))
+        .imaps_port(port(args.imaps_port, DEFAULT_IMAPS_PORT, RealPorts::IMAPS))
+        .imap_port(port(args.imap_port, DEFAULT_IMAP_PORT, RealPorts::IMAP))
         .imap_config(imap)
-        .pop3s_port(args.pop3s_port)
-        .pop3_port(args.pop3_port)
+        .pop3s_port(port(args.pop3s_port, DEFAULT_POP3S_PORT, RealPorts::POP3S))
+        .pop3_port(port(args.pop3_port, DEFAULT_POP3_PORT, RealPorts::POP3))
         .pop3_config(pop3)
-        .smtp_port(args.smtp_port)
+        .smtp_port(port(
+            args.smtp_port,
+            mock_server::server::DEFAULT_SMTP_PORT,
+            RealPorts::SMTP,
+        ))
         .smtp_config(smtp)
         .nonce_header(args.nonce_header)
         .multi_tenant_grant_error_code(args.common_endpoint_error_code)
@@ -374,14 +455,32 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             builder = builder.fault(f);
         }
     }
-    if let Some(d) = &args.ca_dir {
-        builder = builder.ca_dir(d);
+    // The command line keeps its CA in one folder (trusted once); the Rust API's default
+    // stays a fresh CA per server.
+    let ca_dir = ca_dir_or_default(args.ca_dir.clone())?;
+    if args.new_ca {
+        mock_server::tls::remove_ca(&ca_dir)?;
+    }
+    builder = builder.ca_dir(&ca_dir);
+    if real {
+        for h in dropin::MICROSOFT_HOSTS {
+            builder = builder.hostname(h);
+        }
     }
     for h in &args.hostnames {
         builder = builder.hostname(h);
     }
-    let server = builder.start().await?;
+    let server = match builder.start().await {
+        Ok(s) => s,
+        Err(e) => match dropin::explain_start_error(&e) {
+            Some(text) => anyhow::bail!(text),
+            None => return Err(e.into()),
+        },
+    };
     print_summary(&server);
+    if real {
+        println!("{}", dropin::real_hosts_notice(server.ca_file(), &ca_dir));
+    }
     if let Some(path) = &args.ready_file {
         server
             .write_ready_file(path)

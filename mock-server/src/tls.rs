@@ -1,7 +1,8 @@
 //! TLS: an rcgen CA and a server certificate built as a matched pair, served by rustls
 //! on aws-lc-rs.
 //!
-//! The CA is kept in a folder when asked (`--ca-dir`), so a person trusts it once; the
+//! The CA is kept in a folder when asked (the binary keeps one per user by default), so a
+//! person trusts it once; creating it is safe when many servers start at once. The
 //! server certificate is made at every start, for `localhost`, `127.0.0.1`, `::1` and
 //! every extra host name.
 //!
@@ -192,38 +193,118 @@ fn ca_params() -> CertificateParams {
 
 /// Load the CA kept in `dir`, or create one there.
 fn load_or_create_ca(dir: Option<&Path>) -> Result<(String, Issuer<'static, CaKey>), TlsError> {
-    if let Some(dir) = dir {
-        let cert_path = dir.join(CA_CERT_FILE);
-        let key_path = dir.join(CA_KEY_FILE);
-        if cert_path.exists() && key_path.exists() {
-            let cert_pem = std::fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
-            let key_pem = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
-            let bad = |detail: String| TlsError::BadCa {
-                path: dir.to_path_buf(),
-                detail,
-            };
-            let ring_key =
-                crate::directory::fixture::pem_body(&key_pem, "PRIVATE KEY").and_then(|der| RingKey::from_pkcs8(&der));
-            let key = match ring_key {
-                Some(k) => CaKey::Ring(k),
-                None => CaKey::Rcgen(KeyPair::from_pem(&key_pem).map_err(|e| bad(format!("{CA_KEY_FILE}: {e}")))?),
-            };
-            let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| bad(format!("{CA_CERT_FILE}: {e}")))?;
-            return Ok((cert_pem, issuer));
-        }
+    let Some(dir) = dir else {
+        let key = RingKey::generate()?;
+        let params = ca_params();
+        let pem = params.self_signed(&key)?.pem();
+        return Ok((pem, Issuer::new(params, CaKey::Ring(key))));
+    };
+    if let Some(ca) = load_ca(dir)? {
+        return Ok(ca);
     }
+    create_private_dir(dir)?;
     let key = RingKey::generate()?;
     let params = ca_params();
-    let cert = params.self_signed(&key)?;
-    let pem = cert.pem();
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let cert_path = dir.join(CA_CERT_FILE);
-        std::fs::write(&cert_path, &pem).map_err(io(&cert_path))?;
-        let key_path = dir.join(CA_KEY_FILE);
-        write_private(&key_path, key.pem().as_bytes())?;
+    let pem = params.self_signed(&key)?.pem();
+    // Why link-then-rename: test suites start many servers at once on one folder. The
+    // key's hard link is the single atomic commit point (it fails when another process
+    // got there first); the certificate then appears by rename, never half-written.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tag = format!(
+        ".new-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let key_path = dir.join(CA_KEY_FILE);
+    let cert_path = dir.join(CA_CERT_FILE);
+    let tmp_key = dir.join(format!("{CA_KEY_FILE}{tag}"));
+    let tmp_cert = dir.join(format!("{CA_CERT_FILE}{tag}"));
+    write_private(&tmp_key, key.pem().as_bytes())?;
+    std::fs::write(&tmp_cert, &pem).map_err(io(&tmp_cert))?;
+    let linked = std::fs::hard_link(&tmp_key, &key_path);
+    let _ = std::fs::remove_file(&tmp_key);
+    match linked {
+        Ok(()) => {
+            std::fs::rename(&tmp_cert, &cert_path).map_err(io(&cert_path))?;
+            Ok((pem, Issuer::new(params, CaKey::Ring(key))))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another start won the race: use its CA once its certificate is in place.
+            let _ = std::fs::remove_file(&tmp_cert);
+            load_ca(dir)?.ok_or_else(|| TlsError::BadCa {
+                path: dir.to_path_buf(),
+                detail: "the CA disappeared while it was being created".into(),
+            })
+        }
+        Err(source) => {
+            let _ = std::fs::remove_file(&tmp_cert);
+            Err(TlsError::Io { path: key_path, source })
+        }
     }
-    Ok((pem, Issuer::new(params, CaKey::Ring(key))))
+}
+
+/// The CA in `dir`, `None` when there is no key there yet. A key without its certificate
+/// is a start in the middle of creating it: wait for it a little, then call it broken.
+fn load_ca(dir: &Path) -> Result<Option<(String, Issuer<'static, CaKey>)>, TlsError> {
+    let cert_path = dir.join(CA_CERT_FILE);
+    let key_path = dir.join(CA_KEY_FILE);
+    if !key_path.exists() {
+        return Ok(None);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cert_path.exists() {
+        if std::time::Instant::now() >= deadline {
+            return Err(TlsError::BadCa {
+                path: dir.to_path_buf(),
+                detail: format!("{CA_KEY_FILE} without {CA_CERT_FILE} (an interrupted start?); start with --new-ca"),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let cert_pem = std::fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
+    let key_pem = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
+    let bad = |detail: String| TlsError::BadCa {
+        path: dir.to_path_buf(),
+        detail,
+    };
+    let ring_key =
+        crate::directory::fixture::pem_body(&key_pem, "PRIVATE KEY").and_then(|der| RingKey::from_pkcs8(&der));
+    let key = match ring_key {
+        Some(k) => CaKey::Ring(k),
+        None => CaKey::Rcgen(KeyPair::from_pem(&key_pem).map_err(|e| bad(format!("{CA_KEY_FILE}: {e}")))?),
+    };
+    let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| bad(format!("{CA_CERT_FILE}: {e}")))?;
+    Ok(Some((cert_pem, issuer)))
+}
+
+/// Create `dir` (and its missing parents) readable by its owner only: it holds a CA key.
+fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io(dir))
+}
+
+/// The CA kept in `dir` (created there when missing), as PEM: what `trust install` trusts.
+pub fn ensure_ca(dir: &Path) -> Result<String, TlsError> {
+    load_or_create_ca(Some(dir)).map(|(pem, _)| pem)
+}
+
+/// Forget the CA kept in `dir` (`--new-ca`): the next start makes a fresh one there.
+pub fn remove_ca(dir: &Path) -> Result<(), TlsError> {
+    for name in [CA_KEY_FILE, CA_CERT_FILE] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(TlsError::Io { path, source }),
+        }
+    }
+    Ok(())
 }
 
 /// Write a private key readable by its owner only.
@@ -314,5 +395,35 @@ mod tests {
         let loaded = build(Some(&dir), &["login.microsoftonline.com".into()]).expect("old CA loads");
         assert_eq!(loaded.ca_pem, cert.pem());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn parallel_starts_on_one_new_folder_agree_on_one_ca() {
+        let dir = temp_dir("race").join("nested").join("ca");
+        let pems: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| build(Some(&dir), &[]).map(|m| m.ca_pem)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread").expect("build"))
+                .collect()
+        });
+        assert!(pems.iter().all(|p| p == &pems[0]));
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "only ca.pem and ca.key remain: {left:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        remove_ca(&dir).expect("remove");
+        assert!(!dir.join(CA_KEY_FILE).exists());
+        let _ = std::fs::remove_dir_all(temp_dir("race"));
     }
 }

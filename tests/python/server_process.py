@@ -31,6 +31,8 @@ def running_server(*extra_args):
              "--ready-file", str(ready_file),
              *extra_args],
             stdout=log, stderr=subprocess.STDOUT,
+            # A CA of its own: the binary's default folder is the user's, shared by every start.
+            env={**os.environ, "MOCK_SERVER_CA_DIR": str(pathlib.Path(workdir) / "ca")},
         )
         try:
             deadline = time.monotonic() + 30

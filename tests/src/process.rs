@@ -41,9 +41,17 @@ pub fn binary_from_env() -> PathBuf {
 
 /// The command line of a server on ephemeral ports that writes `ready_file`; add
 /// arguments, pick stdout and stderr, then spawn it.
+///
+/// Its CA folder is `ca/` beside the ready file (through `MOCK_SERVER_CA_DIR`; an explicit
+/// `--ca-dir` still wins): the binary's default, the user's own folder, is shared state
+/// no test may touch.
 pub fn command(bin: &Path, ready_file: &Path) -> Command {
     let mut cmd = Command::new(bin);
-    cmd.args(EPHEMERAL_PORTS).arg("--ready-file").arg(ready_file);
+    let ca_dir = ready_file.parent().unwrap_or(Path::new(".")).join("ca");
+    cmd.args(EPHEMERAL_PORTS)
+        .arg("--ready-file")
+        .arg(ready_file)
+        .env("MOCK_SERVER_CA_DIR", ca_dir);
     cmd
 }
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Drop-in proof (docs/_incoming/drop-in.md): unmodified Python (MSAL, azure-identity,
+# imaplib) and Node (msal-node, @azure/identity, imapflow) programs reach
+# `mock-server --real-hosts` under Microsoft's own names and ports.
+#
+# This machine's /etc/hosts and CA bundle are never changed: the script re-runs itself in
+# a private mount namespace (unshare --mount) and bind-mounts temp copies over them there.
+# Needs root (CI runs as root); skips, saying so, only when unshare is unavailable.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${MOCK_SERVER_BIN:-$PWD/target/debug/mock-server}
+BUNDLE=/etc/ssl/certs/ca-certificates.crt
+
+if [ "${MOCK_DROPIN_INSIDE:-}" != 1 ]; then
+  if ! command -v unshare >/dev/null 2>&1 || ! unshare --mount --propagation private true 2>/dev/null; then
+    echo "SKIP drop-in proof: cannot make a private mount namespace (unshare missing or not root)"
+    exit 0
+  fi
+  [ -f "$BUNDLE" ] || { echo "drop-in proof: no $BUNDLE (install ca-certificates)" >&2; exit 1; }
+  [ -x "$BIN" ] || cargo build --quiet -p mock-server
+  [ -x target/venv/bin/python ] || python3 -m venv target/venv
+  target/venv/bin/pip install --quiet --disable-pip-version-check \
+    -r tests/python/requirements.txt -r tests/dropin/requirements.txt
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      sudo apt-get install -y nodejs npm
+    fi
+  fi
+  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$node_major" -ge 20 ]; then
+    (cd tests/dropin/node && npm ci --silent --no-audit --no-fund)
+  else
+    echo "drop-in proof: Node $node_major is older than 20 (@azure/identity needs 20); the Node part is skipped"
+  fi
+  exec unshare --mount --propagation private env MOCK_DROPIN_INSIDE=1 MOCK_SERVER_BIN="$BIN" "$0" "$@"
+fi
+
+# Inside the private mount namespace from here on.
+work=$(mktemp -d /tmp/mock-dropin.XXXXXX)
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cp /etc/hosts "$work/hosts"
+"$BIN" hosts install --hosts-file "$work/hosts"
+mount --bind "$work/hosts" /etc/hosts
+
+MOCK_SERVER_CA_DIR="$work/ca" "$BIN" --real-hosts --ready-file "$work/ready.json" >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 300); do
+  [ -f "$work/ready.json" ] && break
+  if ! kill -0 "$server" 2>/dev/null; then
+    server=
+    echo "drop-in proof: mock-server --real-hosts did not start:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+[ -f "$work/ready.json" ] || { echo "drop-in proof: no ready file within 30 s" >&2; cat "$work/server.log" >&2; exit 1; }
+
+cat "$BUNDLE" "$work/ca/ca.pem" >"$work/bundle.crt"
+mount --bind "$work/bundle.crt" "$BUNDLE"
+# What `mock-server trust install` prints for runtimes that ignore the system store.
+export REQUESTS_CA_BUNDLE=$BUNDLE SSL_CERT_FILE=$BUNDLE NODE_EXTRA_CA_CERTS=$work/ca/ca.pem
+
+status=0
+echo "-- Python: MSAL, azure-identity, imaplib"
+target/venv/bin/python -m pytest -q -p no:cacheprovider tests/dropin || status=1
+if [ -d tests/dropin/node/node_modules ]; then
+  echo "-- Node: msal-node, @azure/identity, imapflow"
+  node tests/dropin/node/dropin.mjs || status=1
+fi
+if [ $status != 0 ]; then
+  echo "-- server log"
+  tail -50 "$work/server.log"
+fi
+exit $status
