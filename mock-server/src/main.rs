@@ -46,10 +46,10 @@ struct Args {
     /// XOAUTH2 parsing: strict (default) or lenient (missing final ^A, extra spaces).
     #[arg(long, value_name = "strict|lenient", default_value = "strict", value_parser = ["strict", "lenient"])]
     xoauth2: String,
-    /// IMAP autologout after this many seconds without a command (`* BYE Connection is closed. 13`).
+    /// IMAP autologout after this many seconds without a whole command line (`* BYE Connection is closed. 13`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     imap_idle_timeout: u64,
-    /// Close a connection that has not authenticated within this many seconds (BYE 13).
+    /// Close a connection that has not authenticated this many seconds after connecting (BYE 13).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     imap_pre_auth_timeout: u64,
     /// Failed AUTHENTICATEs before `* BYE Connection is closed. 14`.
@@ -64,6 +64,9 @@ struct Args {
     /// Largest IMAP literal (APPEND) in bytes (Exchange Online: 35 MB).
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_LITERAL)]
     imap_max_literal: u32,
+    /// Largest IMAP literal before authentication in bytes (a larger one is refused unread).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_PRE_AUTH_LITERAL)]
+    imap_max_pre_auth_literal: u32,
     /// IMAP sessions per mailbox (Exchange's MaxConnectionsPerUser).
     #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_CONNECTIONS_PER_USER)]
     imap_max_connections_per_user: u32,
@@ -203,6 +206,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         max_command_line: args.imap_max_command_line,
         max_sasl_line: args.imap_max_sasl_line,
         max_literal: args.imap_max_literal,
+        max_pre_auth_literal: args.imap_max_pre_auth_literal,
         max_connections_per_user: args.imap_max_connections_per_user,
         max_connections: args.imap_max_connections,
         write_timeout: std::time::Duration::from_secs(args.imap_write_timeout),
