@@ -120,40 +120,57 @@ async fn read(stream: &mut Stream) -> Option<Vec<u8>> {
     }
 }
 
+/// The TLS handshake, within [`crate::net::TLS_HANDSHAKE_TIMEOUT`]. Its future (which
+/// holds a whole rustls connection and a timer) is boxed so that it takes memory only
+/// while the handshake runs, not in every idle connection's future.
+async fn handshake(acceptor: &tokio_rustls::TlsAcceptor, tcp: TcpStream) -> Option<Stream> {
+    match Box::pin(tokio::time::timeout(
+        crate::net::TLS_HANDSHAKE_TIMEOUT,
+        acceptor.accept(tcp),
+    ))
+    .await
+    {
+        Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tls))),
+        _ => None,
+    }
+}
+
 /// Serve one connection until it ends. `starttls` is the acceptor for STARTTLS (plain
 /// port) or `None` when `stream` is already TLS.
 pub async fn serve(
     mut stream: Stream,
-    mut session: Session,
+    mut session: Box<Session>,
     starttls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    // Slow readers: a write that does not complete in time ends the connection.
+    // Slow readers: a write that does not complete in time ends the connection. Writes
+    // are boxed futures: they live only while writing, so the connection's own future,
+    // which an idle connection holds, is only as large as its wait.
     let wt = session.config().write_timeout;
     let greeting = session.open();
-    if !finish(wt, &mut stream, &greeting).await {
+    if !Box::pin(finish(wt, &mut stream, &greeting)).await {
         return;
     }
     loop {
         while let Some(reply) = session.next_reply() {
             if reply.action != Action::StartTls {
-                if !finish(wt, &mut stream, &reply).await {
+                if !Box::pin(finish(wt, &mut stream, &reply)).await {
                     return;
                 }
                 continue;
             }
-            if !write(wt, &mut stream, &reply.out).await {
+            if !Box::pin(write(wt, &mut stream, &reply.out)).await {
                 return;
             }
             let Some(acceptor) = starttls.clone() else { return };
             let Stream::Plain(tcp) = stream else { return };
             if session.tls_fails() {
-                fail_tls(tcp).await;
+                Box::pin(fail_tls(tcp)).await;
                 return;
             }
-            match tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => stream = Stream::Tls(Box::new(tls)),
-                _ => return,
+            match handshake(&acceptor, tcp).await {
+                Some(tls) => stream = tls,
+                None => return,
             }
             session.tls_started();
         }
@@ -168,7 +185,7 @@ pub async fn serve(
             },
             () = tokio::time::sleep_until(deadline) => {
                 let reply = session.timed_out();
-                let _ = finish(wt, &mut stream, &reply).await;
+                let _ = Box::pin(finish(wt, &mut stream, &reply)).await;
                 return;
             }
             changed = async {
@@ -177,12 +194,12 @@ pub async fn serve(
                     None => std::future::pending().await,
                 }
             } => {
-                if changed && !finish(wt, &mut stream, &session.idle_updates()).await {
+                if changed && !Box::pin(finish(wt, &mut stream, &session.idle_updates())).await {
                     return;
                 }
             }
             _ = shutdown.changed() => {
-                let _ = finish(wt, &mut stream, &session.server_stopping()).await;
+                let _ = Box::pin(finish(wt, &mut stream, &session.server_stopping())).await;
                 return;
             }
         }
@@ -231,19 +248,22 @@ pub async fn accept_loop(
         let imap = imap.clone();
         let shutdown = shutdown.clone();
         async move {
-            let session = Session::new(imap, peer.to_string(), implicit_tls);
+            // Boxed once: the accept future and the connection's future would each hold a
+            // copy's worth of space for it otherwise.
+            let session = Box::new(Session::new(imap, peer.to_string(), implicit_tls));
             if implicit_tls && session.tls_fails() {
-                fail_tls(tcp).await;
+                Box::pin(fail_tls(tcp)).await;
                 return;
             }
+            // The connection's future lives as long as the connection: boxed, the task
+            // holds a pointer instead of the largest of its states.
             if implicit_tls {
-                let tls = match tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    _ => return,
+                let Some(tls) = handshake(&acceptor, tcp).await else {
+                    return;
                 };
-                serve(Stream::Tls(Box::new(tls)), session, None, shutdown).await;
+                Box::pin(serve(tls, session, None, shutdown)).await;
             } else {
-                serve(Stream::Plain(tcp), session, Some(acceptor), shutdown).await;
+                Box::pin(serve(Stream::Plain(tcp), session, Some(acceptor), shutdown)).await;
             }
         }
     })

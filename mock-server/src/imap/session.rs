@@ -926,6 +926,8 @@ impl Session {
                     principal,
                     user: blob.user,
                 });
+                // The login names tenant and app from now on; an idle session keeps less.
+                self.last_principal = None;
                 self.journal(
                     request,
                     Outcome::Authenticated,
