@@ -55,6 +55,9 @@ struct Args {
     /// Failed AUTHENTICATEs before `* BYE Connection is closed. 14`.
     #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_FAILED_AUTH)]
     imap_max_failed_auth: u32,
+    /// IMAP commands allowed before authentication (Exchange 2013: 9), then the connection closes.
+    #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_PRE_AUTH_COMMANDS)]
+    imap_max_pre_auth_commands: u32,
     /// Longest IMAP command line in bytes (Exchange's MaxCommandSize).
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_COMMAND_LINE)]
     imap_max_command_line: usize,
@@ -203,6 +206,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         idle_timeout: std::time::Duration::from_secs(args.imap_idle_timeout),
         pre_auth_timeout: std::time::Duration::from_secs(args.imap_pre_auth_timeout),
         max_failed_auth: args.imap_max_failed_auth,
+        max_pre_auth_commands: args.imap_max_pre_auth_commands,
         max_command_line: args.imap_max_command_line,
         max_sasl_line: args.imap_max_sasl_line,
         max_literal: args.imap_max_literal,

@@ -215,3 +215,15 @@ fn an_over_long_sasl_line_is_answered_at_its_end_with_its_length() {
     let entry = w.imap.core.journal.entries().pop().expect("journaled");
     assert!(entry.reason.unwrap_or_default().contains("8000 bytes"));
 }
+
+#[test]
+fn the_pre_authentication_command_count_follows_its_option() {
+    let w = world(ImapConfig {
+        max_pre_auth_commands: 2,
+        ..ImapConfig::default()
+    });
+    let mut s = w.session(true);
+    let (out, action) = drive(&mut s, &[b"A1 NOOP\r\nA2 NOOP\r\nA3 NOOP\r\n"]);
+    assert_eq!(out, "A1 OK NOOP completed.\r\nA2 OK NOOP completed.\r\n");
+    assert_eq!(action, Action::Close);
+}

@@ -75,6 +75,8 @@ pub struct ImapConfig {
     /// Total time to authenticate, from the connection's start ([`PRE_AUTH_TIMEOUT`]).
     pub pre_auth_timeout: Duration,
     pub max_failed_auth: u32,
+    /// Commands allowed before authentication ([`MAX_PRE_AUTH_COMMANDS`]).
+    pub max_pre_auth_commands: u32,
     /// Longest command line ([`MAX_COMMAND_LINE`]).
     pub max_command_line: usize,
     /// Longest SASL response line ([`MAX_SASL_LINE`]).
@@ -102,6 +104,7 @@ impl Default for ImapConfig {
             idle_timeout: IDLE_TIMEOUT,
             pre_auth_timeout: PRE_AUTH_TIMEOUT,
             max_failed_auth: MAX_FAILED_AUTH,
+            max_pre_auth_commands: MAX_PRE_AUTH_COMMANDS,
             max_command_line: MAX_COMMAND_LINE,
             max_sasl_line: MAX_SASL_LINE,
             max_literal: MAX_LITERAL,

@@ -495,7 +495,7 @@ impl Session {
     fn count_pre_auth(&mut self, r: &mut Reply) {
         if self.login.is_none() {
             self.pre_auth_commands += 1;
-            if self.pre_auth_commands >= super::MAX_PRE_AUTH_COMMANDS && r.action == Action::Continue {
+            if self.pre_auth_commands >= self.imap.config.max_pre_auth_commands && r.action == Action::Continue {
                 // Exchange 2013: "Session disconnected after 9 pre-auth commands"; the
                 // response is sent, then the connection closes.
                 self.journal(
