@@ -81,7 +81,8 @@ impl Framer {
         loop {
             match self.state.unwrap_or(State::Line) {
                 State::Literal { remaining } => {
-                    if input.is_empty() {
+                    // A literal of zero bytes is complete without any input.
+                    if input.is_empty() && remaining > 0 {
                         return None;
                     }
                     let take = input.len().min(remaining as usize);
@@ -345,6 +346,18 @@ mod tests {
         let kinds: Vec<Frame> = frames.iter().map(|f| f.0).collect();
         assert_eq!(kinds, [Frame::LineTooLong, Frame::Skipped, Frame::Message]);
         assert_eq!(frames[2].1, b"T2 NOOP\r\n");
+    }
+
+    #[test]
+    fn an_empty_literal_needs_no_bytes() {
+        let frames = run(&[b"A1 LOGIN {0}\r\n", b" x\r\n"], 100, true);
+        assert_eq!(
+            frames,
+            vec![
+                (Frame::Literal { length: 0, sync: true }, b"A1 LOGIN {0}\r\n".to_vec()),
+                (Frame::Message, b"A1 LOGIN {0}\r\n x\r\n".to_vec()),
+            ]
+        );
     }
 
     #[test]
