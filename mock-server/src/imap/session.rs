@@ -866,13 +866,22 @@ impl Session {
         };
         let request = format!("AUTHENTICATE XOAUTH2 user={}", blob.user);
         let now = self.imap.core.clock.now();
-        let directory = self.imap.core.directory().clone();
-        let principal = match verifier::verify(&blob.token, &self.imap.core.authority(), &directory, now) {
-            Ok(p) => p,
+        let authority = self.imap.core.authority();
+        let checked = {
+            // The directory's read lock is held for the check alone: synchronous, no await,
+            // microseconds; cheaper than copying the whole directory for every login.
+            let directory = self.imap.core.directory();
+            verifier::verify(&blob.token, &authority, &directory, now).map(|principal| {
+                let access = access::decide(&directory, &principal, &blob.user, Protocol::Imap);
+                (principal, access)
+            })
+        };
+        let (principal, access) = match checked {
+            Ok(pa) => pa,
             Err(rej) => return self.fail_auth(tag, request, rej.reason, rej.fix),
         };
         self.last_principal = Some((principal.tenant_id.clone(), principal.app_id.clone()));
-        match access::decide(&directory, &principal, &blob.user, Protocol::Imap) {
+        match access {
             Access::AuthenticationFailed(refusal) => self.fail_auth(tag, request, refusal.reason, refusal.fix),
             Access::NotConnected(refusal) => {
                 let mut r = Reply::new();
