@@ -49,15 +49,18 @@ struct Args {
     /// XOAUTH2 parsing: strict (default) or lenient (missing final ^A, extra spaces).
     #[arg(long, value_name = "strict|lenient", default_value = "strict", value_parser = ["strict", "lenient"])]
     xoauth2: String,
-    /// IMAP autologout after this many seconds without a command (`* BYE Connection is closed. 13`).
+    /// IMAP autologout after this many seconds without a whole command line (`* BYE Connection is closed. 13`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     imap_idle_timeout: u64,
-    /// Close a connection that has not authenticated within this many seconds (BYE 13).
+    /// Close a connection that has not authenticated this many seconds after connecting (BYE 13).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     imap_pre_auth_timeout: u64,
     /// Failed AUTHENTICATEs before `* BYE Connection is closed. 14`.
     #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_FAILED_AUTH)]
     imap_max_failed_auth: u32,
+    /// IMAP commands allowed before authentication (Exchange 2013: 9), then the connection closes.
+    #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_PRE_AUTH_COMMANDS)]
+    imap_max_pre_auth_commands: u32,
     /// Longest IMAP command line in bytes (Exchange's MaxCommandSize).
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_COMMAND_LINE)]
     imap_max_command_line: usize,
@@ -67,6 +70,9 @@ struct Args {
     /// Largest IMAP literal (APPEND) in bytes (Exchange Online: 35 MB).
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_LITERAL)]
     imap_max_literal: u32,
+    /// Largest IMAP literal before authentication in bytes (a larger one is refused unread).
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::imap::MAX_PRE_AUTH_LITERAL)]
+    imap_max_pre_auth_literal: u32,
     /// IMAP sessions per mailbox (Exchange's MaxConnectionsPerUser).
     #[arg(long, value_name = "N", default_value_t = mock_server::imap::MAX_CONNECTIONS_PER_USER)]
     imap_max_connections_per_user: u32,
@@ -351,9 +357,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         idle_timeout: std::time::Duration::from_secs(args.imap_idle_timeout),
         pre_auth_timeout: std::time::Duration::from_secs(args.imap_pre_auth_timeout),
         max_failed_auth: args.imap_max_failed_auth,
+        max_pre_auth_commands: args.imap_max_pre_auth_commands,
         max_command_line: args.imap_max_command_line,
         max_sasl_line: args.imap_max_sasl_line,
         max_literal: args.imap_max_literal,
+        max_pre_auth_literal: args.imap_max_pre_auth_literal,
         max_connections_per_user: args.imap_max_connections_per_user,
         max_connections: args.imap_max_connections,
         write_timeout: std::time::Duration::from_secs(args.imap_write_timeout),

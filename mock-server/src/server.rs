@@ -665,6 +665,12 @@ impl MockServer {
             .collect()
     }
 
+    /// Client bytes all IMAP sessions hold right now (unframed input, partial messages):
+    /// what the line and literal limits bound.
+    pub fn imap_buffered_bytes(&self) -> usize {
+        self.imap.buffered_bytes()
+    }
+
     /// A sans-I/O IMAP session on this server's state, as a connection would get, for
     /// property tests and fuzzing (no socket involved).
     pub fn imap_session(&self, tls: bool) -> crate::imap::session::Session {

@@ -1,14 +1,12 @@
-//! The IMAP connection: the only IMAP code that touches a socket.
+//! The IMAP connection: the only IMAP code that touches a socket, and it decides nothing.
 //!
-//! It splits the byte stream into lines and literals with imap-codec's `Fragmentizer`
-//! (bounded memory, correct literal handling even for malformed input), decodes commands
-//! with imap-codec, feeds the sans-I/O [`Session`], and writes its replies. Implicit TLS
-//! and STARTTLS both end up here.
+//! It reads bytes and feeds them to the sans-I/O [`Session`] (which frames them and
+//! applies every limit), writes the replies that come out and does what they say (close,
+//! TLS handshake for STARTTLS), and waits for the client, a mailbox change while idling,
+//! the session's deadline or the server stopping. Implicit TLS and STARTTLS both end up
+//! here.
 
-use super::session::{Action, Expect, Reply, Session};
-use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
-use imap_codec::imap_types::core::LiteralMode;
-use imap_codec::CommandCodec;
+use super::session::{Action, Reply, Session};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,9 +17,9 @@ use tokio_rustls::server::TlsStream;
 
 /// A write that takes longer than this means the client stopped reading (slow reader).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bytes read per call. Every idle connection holds one while it waits in `read`, so it
-/// is small (10,000 idle sessions hold 20 MB of these); larger literals take more reads.
-const READ_BUFFER: usize = 2048;
+/// Bytes read per call. The buffer exists only while a read completes (a waiting
+/// connection holds none), so it can be as large as a TLS record's plaintext.
+const READ_BUFFER: usize = 16 * 1024;
 /// A TLS alert record: type alert (21), version TLS 1.2, length 2, fatal (2),
 /// handshake_failure (40) (RFC 5246 §7.2), what a server sends when it cannot agree.
 const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
@@ -29,26 +27,25 @@ const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x
 /// A TLS handshake failure fault: read the ClientHello (so closing does not reset the
 /// connection under the client's feet), answer a fatal handshake_failure alert, close.
 async fn fail_tls(mut tcp: TcpStream) {
-    let mut buf = [0u8; READ_BUFFER];
+    let mut buf = vec![0u8; READ_BUFFER];
     let _ = tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, tcp.read(&mut buf)).await;
     let _ = tcp.write_all(&HANDSHAKE_FAILURE_ALERT).await;
     let _ = tcp.shutdown().await;
-}
-
-/// The whole message the fragmentizer keeps: a command line with its literal and the
-/// line after it, or a SASL response line, whichever the limits allow to be longer. (It
-/// must hold a whole SASL line, or a valid response would arrive truncated.)
-fn max_message(c: &super::ImapConfig) -> u32 {
-    let line = |n: usize| u32::try_from(n).unwrap_or(u32::MAX / 4);
-    c.max_literal
-        .saturating_add(line(c.max_command_line).saturating_mul(2))
-        .saturating_add(line(c.max_sasl_line))
 }
 
 /// Plain before STARTTLS, TLS after (or from the start on the implicit-TLS port).
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
 }
 
 impl AsyncRead for Stream {
@@ -97,215 +94,113 @@ async fn write(timeout: Duration, stream: &mut Stream, bytes: &[u8]) -> bool {
     )
 }
 
-/// IMAP command names imap-codec knows, to tell "bad arguments" from "unknown command".
-const COMMANDS: &[&str] = &[
-    "CAPABILITY",
-    "NOOP",
-    "LOGOUT",
-    "STARTTLS",
-    "AUTHENTICATE",
-    "LOGIN",
-    "SELECT",
-    "EXAMINE",
-    "CREATE",
-    "DELETE",
-    "RENAME",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "LIST",
-    "LSUB",
-    "STATUS",
-    "APPEND",
-    "CHECK",
-    "CLOSE",
-    "EXPUNGE",
-    "SEARCH",
-    "FETCH",
-    "STORE",
-    "COPY",
-    "UID",
-    "MOVE",
-    "IDLE",
-    "ID",
-    "NAMESPACE",
-    "UNSELECT",
-    "ENABLE",
-];
+/// The client's next bytes (`None` at the end of the stream or on an error). No buffer is
+/// held while waiting: one read is tried (TLS may hold decrypted bytes already), and only
+/// when it would block does the wait on the socket begin, with the buffer freed.
+async fn read(stream: &mut Stream) -> Option<Vec<u8>> {
+    loop {
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut rb = ReadBuf::new(&mut buf);
+        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *stream).poll_read(cx, &mut rb))).await;
+        match polled {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                if n == 0 {
+                    return None;
+                }
+                buf.truncate(n);
+                return Some(buf);
+            }
+            Poll::Ready(Err(_)) => return None,
+            Poll::Pending => {
+                drop(buf);
+                stream.tcp().readable().await.ok()?;
+            }
+        }
+    }
+}
 
-/// Serve one connection until it ends. `tls` is the acceptor for STARTTLS (plain port)
-/// or `None` when `stream` is already TLS.
+/// The TLS handshake, within [`crate::net::TLS_HANDSHAKE_TIMEOUT`]. Its future (which
+/// holds a whole rustls connection and a timer) is boxed so that it takes memory only
+/// while the handshake runs, not in every idle connection's future.
+async fn handshake(acceptor: &tokio_rustls::TlsAcceptor, tcp: TcpStream) -> Option<Stream> {
+    match Box::pin(tokio::time::timeout(
+        crate::net::TLS_HANDSHAKE_TIMEOUT,
+        acceptor.accept(tcp),
+    ))
+    .await
+    {
+        Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tls))),
+        _ => None,
+    }
+}
+
+/// Serve one connection until it ends. `starttls` is the acceptor for STARTTLS (plain
+/// port) or `None` when `stream` is already TLS.
 pub async fn serve(
     mut stream: Stream,
-    mut session: Session,
+    mut session: Box<Session>,
     starttls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    if let Some(fired) = session.fault(crate::faults::Hook::ImapGreeting) {
-        match fired.fault.kind {
-            crate::faults::Kind::Drop => {
-                let _ = stream.shutdown().await;
-                return;
-            }
-            crate::faults::Kind::Delay => {
-                tokio::time::sleep(Duration::from_millis(fired.fault.millis.unwrap_or(0))).await;
-            }
-            _ => {}
-        }
-    }
-    // Slow readers: a write that does not complete in time ends the connection.
+    // Slow readers: a write that does not complete in time ends the connection. Writes
+    // are boxed futures: they live only while writing, so the connection's own future,
+    // which an idle connection holds, is only as large as its wait.
     let wt = session.config().write_timeout;
-    if !write(wt, &mut stream, &session.greeting()).await {
+    let greeting = session.open();
+    if !Box::pin(finish(wt, &mut stream, &greeting)).await {
         return;
     }
-    let max_message = max_message(session.config());
-    let mut frag = Fragmentizer::new(max_message);
-    let mut buf = vec![0u8; READ_BUFFER];
-    let mut poisoned_too_long = false;
     loop {
-        let Some(fragment) = frag.progress() else {
-            // Between commands, with nothing of the next one received, start a fresh
-            // fragmentizer: the old one keeps the capacity of the largest message it saw
-            // (an AUTHENTICATE line is ~2 KB), which an idle connection should not hold.
-            if frag.message_bytes().is_empty() && !poisoned_too_long {
-                frag = Fragmentizer::new(max_message);
-            }
-            // Need more bytes: wait for the client, a mailbox change (while idling), the
-            // inactivity timeout, or the server stopping.
-            let mut changes = session.mail().and_then(|m| m.changes());
-            let idling = session.expects() == Expect::IdleDone;
-            let timeout = session.timeout();
-            let read = tokio::time::timeout(timeout, stream.read(&mut buf));
-            // Why select: a reply can be caused by the client, by another session
-            // changing the mailbox (IDLE), or by the server shutting down.
-            let n = tokio::select! {
-                r = read => match r {
-                    Ok(Ok(0)) | Ok(Err(_)) => return,
-                    Ok(Ok(n)) => n,
-                    Err(_) => {
-                        let reply = session.timed_out();
-                        let _ = write(wt, &mut stream, &reply.out).await;
-                        let _ = stream.shutdown().await;
-                        return;
-                    }
-                },
-                changed = async {
-                    match changes.as_mut() {
-                        Some(rx) if idling => rx.changed().await.is_ok(),
-                        _ => std::future::pending().await,
-                    }
-                } => {
-                    if changed {
-                        let reply = session.idle_updates();
-                        if !write(wt, &mut stream, &reply.out).await {
-                            return;
-                        }
-                    }
-                    continue;
-                }
-                _ = shutdown.changed() => {
-                    let _ = write(wt, &mut stream, super::personality::LOGOUT_BYE.as_bytes()).await;
-                    let _ = stream.shutdown().await;
+        while let Some(reply) = session.next_reply() {
+            if reply.action != Action::StartTls {
+                if !Box::pin(finish(wt, &mut stream, &reply)).await {
                     return;
                 }
-            };
-            frag.enqueue_bytes(&buf[..n]);
-            continue;
-        };
-
-        if let FragmentInfo::Line {
-            start,
-            end,
-            announcement,
-            ..
-        } = fragment
-        {
-            let limit = match session.expects() {
-                Expect::SaslResponse => session.config().max_sasl_line + 2,
-                _ => session.config().max_command_line + 2,
-            };
-            if end - start > limit {
-                poisoned_too_long = true;
-                frag.poison_message();
+                continue;
             }
-            if let Some(lit) = announcement {
-                if lit.length > session.config().max_literal || poisoned_too_long {
-                    poisoned_too_long = true;
-                    frag.poison_message();
-                    if lit.mode == LiteralMode::Sync {
-                        // The client waits for our go-ahead, which never comes: answer
-                        // now and start afresh with its next line.
-                        let tag = frag.decode_tag().map(|t| t.inner().to_string());
-                        let reply = session.bad_line(tag, true, true);
-                        frag.skip_message();
-                        poisoned_too_long = false;
-                        if !finish(wt, &mut stream, &reply).await {
-                            return;
-                        }
-                        continue;
-                    }
-                } else if lit.mode == LiteralMode::Sync
-                    && !frag.is_message_complete()
-                    && !write(wt, &mut stream, b"+ Ready for additional command text.\r\n").await
-                {
-                    return;
-                }
+            if !Box::pin(write(wt, &mut stream, &reply.out)).await {
+                return;
             }
+            let Some(acceptor) = starttls.clone() else { return };
+            let Stream::Plain(tcp) = stream else { return };
+            if session.tls_fails() {
+                Box::pin(fail_tls(tcp)).await;
+                return;
+            }
+            match handshake(&acceptor, tcp).await {
+                Some(tls) => stream = tls,
+                None => return,
+            }
+            session.tls_started();
         }
-        if !frag.is_message_complete() {
-            continue;
-        }
-
-        let reply = match session.expects() {
-            // The session checks the SASL line's length itself (and names it).
-            Expect::SaslResponse => session.sasl_response(trim_crlf(frag.message_bytes())),
-            Expect::IdleDone => {
-                let line = trim_crlf(frag.message_bytes());
-                session.idle_done(line.eq_ignore_ascii_case(b"DONE"))
+        let mut changes = session.idle_changes();
+        let deadline = tokio::time::Instant::from_std(session.deadline());
+        // Why select: a reply can be caused by the client, by another session changing
+        // the mailbox (IDLE), by the session's deadline or by the server shutting down.
+        tokio::select! {
+            bytes = read(&mut stream) => match bytes {
+                Some(bytes) => session.receive(&bytes),
+                None => return,
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                let reply = session.timed_out();
+                let _ = Box::pin(finish(wt, &mut stream, &reply)).await;
+                return;
             }
-            Expect::Command => {
-                if poisoned_too_long {
-                    let tag = frag.decode_tag().map(|t| t.inner().to_string());
-                    session.bad_line(tag, true, true)
-                } else {
-                    match frag.decode_message(&CommandCodec::default()) {
-                        Ok(cmd) => session.command(cmd),
-                        Err(DecodeMessageError::DecodingFailure(_))
-                        | Err(DecodeMessageError::DecodingRemainder { .. }) => {
-                            undecodable(&mut session, frag.message_bytes())
-                        }
-                        Err(_) => {
-                            let tag = frag.decode_tag().map(|t| t.inner().to_string());
-                            session.bad_line(tag, true, true)
-                        }
-                    }
+            changed = async {
+                match changes.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
                 }
-            }
-        };
-        poisoned_too_long = false;
-        match reply.action {
-            Action::StartTls => {
-                if !write(wt, &mut stream, &reply.out).await {
+            } => {
+                if changed && !Box::pin(finish(wt, &mut stream, &session.idle_updates())).await {
                     return;
                 }
-                let Some(acceptor) = starttls.clone() else { return };
-                let Stream::Plain(tcp) = stream else { return };
-                // Anything the client sent after STARTTLS and before the handshake is
-                // dropped: it must not be read as if it came over TLS (CVE-2011-0411).
-                frag = Fragmentizer::new(max_message);
-                if session.fault(crate::faults::Hook::ImapTls).is_some() {
-                    fail_tls(tcp).await;
-                    return;
-                }
-                match tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => stream = Stream::Tls(Box::new(tls)),
-                    _ => return,
-                }
-                session.tls_started();
             }
-            _ => {
-                if !finish(wt, &mut stream, &reply).await {
-                    return;
-                }
+            _ = shutdown.changed() => {
+                let _ = Box::pin(finish(wt, &mut stream, &session.server_stopping())).await;
+                return;
             }
         }
     }
@@ -337,28 +232,6 @@ async fn finish(timeout: Duration, stream: &mut Stream, reply: &Reply) -> bool {
     true
 }
 
-fn trim_crlf(b: &[u8]) -> &[u8] {
-    let b = b.strip_suffix(b"\n").unwrap_or(b);
-    b.strip_suffix(b"\r").unwrap_or(b)
-}
-
-/// A complete message imap-codec could not decode. `AUTHENTICATE <mech> <bad base64>`
-/// goes to the session (Exchange answers `NO AUTHENTICATE failed.`); anything else is a
-/// syntax error, worded by whether the command name is known.
-fn undecodable(session: &mut Session, message: &[u8]) -> Reply {
-    let line = String::from_utf8_lossy(trim_crlf(message));
-    let mut words = line.split(' ');
-    let tag = words.next().filter(|t| !t.is_empty()).map(str::to_string);
-    let command = words.next().unwrap_or("").to_ascii_uppercase();
-    if command == "AUTHENTICATE" {
-        if let (Some(tag), Some(mechanism), Some(ir), None) = (&tag, words.next(), words.next(), words.next()) {
-            return session.authenticate_undecodable(tag, mechanism, ir.as_bytes());
-        }
-    }
-    let known = COMMANDS.contains(&command.as_str());
-    session.bad_line(tag, false, known)
-}
-
 /// Accept IMAP connections until shutdown. `implicit_tls` says whether the port speaks
 /// TLS from the first byte (993) or offers STARTTLS (143).
 pub async fn accept_loop(
@@ -375,19 +248,22 @@ pub async fn accept_loop(
         let imap = imap.clone();
         let shutdown = shutdown.clone();
         async move {
-            let session = Session::new(imap, peer.to_string(), implicit_tls);
-            if implicit_tls && session.fault(crate::faults::Hook::ImapTls).is_some() {
-                fail_tls(tcp).await;
+            // Boxed once: the accept future and the connection's future would each hold a
+            // copy's worth of space for it otherwise.
+            let session = Box::new(Session::new(imap, peer.to_string(), implicit_tls));
+            if implicit_tls && session.tls_fails() {
+                Box::pin(fail_tls(tcp)).await;
                 return;
             }
+            // The connection's future lives as long as the connection: boxed, the task
+            // holds a pointer instead of the largest of its states.
             if implicit_tls {
-                let tls = match tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    _ => return,
+                let Some(tls) = handshake(&acceptor, tcp).await else {
+                    return;
                 };
-                serve(Stream::Tls(Box::new(tls)), session, None, shutdown).await;
+                Box::pin(serve(tls, session, None, shutdown)).await;
             } else {
-                serve(Stream::Plain(tcp), session, Some(acceptor), shutdown).await;
+                Box::pin(serve(Stream::Plain(tcp), session, Some(acceptor), shutdown)).await;
             }
         }
     })

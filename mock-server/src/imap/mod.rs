@@ -1,10 +1,24 @@
 //! Exchange Online's IMAP4 server with XOAUTH2.
 //!
-//! `conn` is the only module that touches sockets; `session` is a sans-I/O state machine
-//! (decoded commands in, response bytes out, never awaits); `personality` holds
-//! Exchange's exact strings; `mail` answers the mailbox commands from the mail store.
+//! # The shape (shared with the SMTP and POP3 modules)
+//!
+//! - `session` is the protocol, sans-I/O: [`Session::new`](session::Session::new) from
+//!   an [`ImapState`] (built from a [`Core`](crate::state::Core) without sockets), then
+//!   `open()` for the greeting, `receive(bytes)` for what the client sent and
+//!   `next_reply()` until it returns `None`. Each [`Reply`](session::Reply) carries the
+//!   bytes to write and an [`Action`](session::Action) (continue, close, start TLS).
+//!   `deadline()` says when the connection ends if nothing more completes. Every
+//!   decision is made there: limits, the literal go-ahead, the SASL line, IDLE's DONE,
+//!   faults, the journal. Unit tests drive it with byte chunks cut anywhere.
+//! - `framer` splits the bytes into messages within the limits; the session owns it.
+//! - `conn` is the only module that touches sockets and it decides nothing: read, feed,
+//!   write what comes out, do the TLS handshake when told, and wait (client bytes, a
+//!   mailbox change while idling, the deadline, server shutdown).
+//! - `personality` holds Exchange's exact strings; `mail` answers the mailbox commands
+//!   from the mail store.
 
 pub mod conn;
+pub mod framer;
 pub mod mail;
 pub mod personality;
 pub mod session;
@@ -21,6 +35,12 @@ pub const MAX_SASL_LINE: usize = 4096;
 pub const MAX_COMMAND_LINE: usize = 10240;
 /// Largest literal (APPEND): Exchange Online's default maximum message size, 35 MB.
 pub const MAX_LITERAL: u32 = 35 * 1024 * 1024;
+/// Largest literal before authentication. Not Exchange's figure (unpublished): the only
+/// literals a client has reason to send before it authenticates are LOGIN's user name and
+/// password and ID's values, all far shorter; XOAUTH2's token travels in the AUTHENTICATE
+/// line or the SASL line, never in a literal. So a stranger's `{36700160+}` is refused
+/// without buffering a byte of it.
+pub const MAX_PRE_AUTH_LITERAL: u32 = 4096;
 /// Failed AUTHENTICATEs before `* BYE Connection is closed. 14` (Exchange's
 /// MaxFailedLoginAttempts is unpublished for Exchange Online; 3 is the reference's advice).
 pub const MAX_FAILED_AUTH: u32 = 3;
@@ -35,7 +55,9 @@ pub const MAX_CONNECTIONS_PER_USER: u32 = 16;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Concurrent IMAP connections across both ports (sized for 10,000 idle sessions).
 pub const MAX_IMAP_CONNECTIONS: usize = 20_000;
-/// Exchange's `PreAuthenticatedConnectionTimeout` default, 1 minute.
+/// Exchange's `PreAuthenticatedConnectionTimeout` default, 1 minute, counted here from the
+/// connection's start as a total deadline to authenticate (bytes that arrive do not
+/// extend it).
 pub const PRE_AUTH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the IMAP server behaves.
@@ -48,15 +70,21 @@ pub struct ImapConfig {
     pub xoauth2_mode: Mode,
     /// Host name encoded in the greeting.
     pub fqdn: String,
+    /// Autologout: no whole line for this long ([`IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
+    /// Total time to authenticate, from the connection's start ([`PRE_AUTH_TIMEOUT`]).
     pub pre_auth_timeout: Duration,
     pub max_failed_auth: u32,
+    /// Commands allowed before authentication ([`MAX_PRE_AUTH_COMMANDS`]).
+    pub max_pre_auth_commands: u32,
     /// Longest command line ([`MAX_COMMAND_LINE`]).
     pub max_command_line: usize,
     /// Longest SASL response line ([`MAX_SASL_LINE`]).
     pub max_sasl_line: usize,
     /// Largest literal, e.g. an APPENDed message ([`MAX_LITERAL`]).
     pub max_literal: u32,
+    /// Largest literal before authentication ([`MAX_PRE_AUTH_LITERAL`]).
+    pub max_pre_auth_literal: u32,
     /// Sessions per mailbox ([`MAX_CONNECTIONS_PER_USER`]).
     pub max_connections_per_user: u32,
     /// IMAP connections in all ([`MAX_IMAP_CONNECTIONS`]).
@@ -76,9 +104,11 @@ impl Default for ImapConfig {
             idle_timeout: IDLE_TIMEOUT,
             pre_auth_timeout: PRE_AUTH_TIMEOUT,
             max_failed_auth: MAX_FAILED_AUTH,
+            max_pre_auth_commands: MAX_PRE_AUTH_COMMANDS,
             max_command_line: MAX_COMMAND_LINE,
             max_sasl_line: MAX_SASL_LINE,
             max_literal: MAX_LITERAL,
+            max_pre_auth_literal: MAX_PRE_AUTH_LITERAL,
             max_connections_per_user: MAX_CONNECTIONS_PER_USER,
             max_connections: MAX_IMAP_CONNECTIONS,
             write_timeout: conn::WRITE_TIMEOUT,
@@ -86,13 +116,15 @@ impl Default for ImapConfig {
     }
 }
 
-/// The IMAP server's state: the shared core, its configuration, and the open sessions
-/// per mailbox (for `max_connections_per_user`).
+/// The IMAP server's state: the shared core, its configuration, the open sessions per
+/// mailbox (for `max_connections_per_user`) and the client bytes all sessions hold.
 #[derive(Debug)]
 pub struct ImapState {
     pub core: std::sync::Arc<crate::state::Core>,
     pub config: ImapConfig,
     sessions_per_mailbox: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Client bytes buffered by all sessions (unframed input and partial messages).
+    pub(crate) buffered: std::sync::atomic::AtomicUsize,
 }
 
 impl ImapState {
@@ -101,7 +133,14 @@ impl ImapState {
             core,
             config,
             sessions_per_mailbox: std::sync::Mutex::default(),
+            buffered: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Client bytes all sessions hold right now (input not yet framed, messages not yet
+    /// complete): what the line and literal limits bound.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The per-mailbox session counts. Held only to read or bump a count, never across an

@@ -81,6 +81,8 @@ pub const UNKNOWN_COMMAND: &str = "BAD Command Error. 12";
 pub const ARGUMENT_ERROR: &str = "BAD Command Argument Error. 11";
 pub const ARGUMENT_ERROR_12: &str = "BAD Command Argument Error. 12";
 pub const COMMAND_TOO_LONG: &str = "BAD Command Error. 10";
+/// The go-ahead for a synchronizing literal (Exchange 2013's wording, as clients log it).
+pub const GO_AHEAD: &str = "+ Ready for additional command text.\r\n";
 pub const BASIC_AUTH_DISABLED: &str = "NO Basic authentication is disabled.";
 pub const LOGIN_FAILED: &str = "NO LOGIN failed.";
 pub const ID_RESPONSE: &str = "* ID (\"name\" \"Microsoft.Exchange.Imap4.Imap4Server\" \"version\" \"15.20\")\r\n";

@@ -1,6 +1,10 @@
-//! The IMAP session as a sans-I/O state machine: decoded commands in, response bytes and
-//! an action out. It never awaits and never touches a socket.
+//! The IMAP session as a sans-I/O state machine: client bytes in ([`Session::receive`]),
+//! replies out ([`Session::next_reply`]), each with the action the connection must take.
+//! It frames the bytes itself (with [`Framer`]), so every decision (limits, the literal
+//! go-ahead, the SASL line, IDLE's DONE, deadlines) is made here; it never awaits and
+//! never touches a socket.
 
+use super::framer::{Frame, Framer};
 use super::mail::MailState;
 use super::personality::{self as p, Personality};
 use super::{ImapConfig, ImapState};
@@ -8,8 +12,12 @@ use crate::directory::access::{self, Access, Protocol};
 use crate::journal::{self, JournalEntry, Outcome};
 use crate::sasl::xoauth2;
 use crate::token::verifier::{self, Principal, PrincipalKind};
+use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::CommandCodec;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 use time::OffsetDateTime;
 
 /// What the connection must do after writing a reply.
@@ -101,6 +109,23 @@ pub struct Session {
     mail: Option<MailState>,
     /// This session's place in its mailbox's connection count; freed when it ends.
     slot: Option<UserSlot>,
+    /// Client bytes received and not yet framed (at most one read's worth).
+    input: Vec<u8>,
+    /// How much of `input` is framed.
+    consumed: usize,
+    framer: Framer,
+    /// The connection's start: the pre-authentication deadline counts from here.
+    connected: Instant,
+    /// The end of the last whole line: the autologout timer counts from here.
+    last_line: Instant,
+    /// Bytes of `input` and `framer` last added to [`ImapState::buffered_bytes`].
+    accounted: usize,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.imap.buffered.fetch_sub(self.accounted, Ordering::Relaxed);
+    }
 }
 
 /// One of a mailbox's `max_connections_per_user` places, held by a session.
@@ -153,6 +178,199 @@ impl Session {
             last_principal: None,
             mail: None,
             slot: None,
+            input: Vec::new(),
+            consumed: 0,
+            framer: Framer::default(),
+            connected: Instant::now(),
+            last_line: Instant::now(),
+            accounted: 0,
+        }
+    }
+
+    /// The greeting, shaped by a greeting fault (a delay, or a drop: nothing and close).
+    pub fn open(&mut self) -> Reply {
+        let mut r = Reply::new();
+        if let Some(fired) = self.fault(crate::faults::Hook::ImapGreeting) {
+            match fired.fault.kind {
+                crate::faults::Kind::Drop => {
+                    r.action = Action::Close;
+                    self.state = State::Closed;
+                    return r;
+                }
+                crate::faults::Kind::Delay => {
+                    r.delay = Some(std::time::Duration::from_millis(fired.fault.millis.unwrap_or(0)));
+                }
+                _ => {}
+            }
+        }
+        r.out = self.greeting();
+        r
+    }
+
+    /// Whether a TLS handshake-failure fault fires for the handshake about to start.
+    pub fn tls_fails(&self) -> bool {
+        self.fault(crate::faults::Hook::ImapTls).is_some()
+    }
+
+    /// Bytes read from the client. Call [`Session::next_reply`] until it says `None`
+    /// before feeding more: that keeps what is buffered to one read.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if !matches!(self.state, State::Closed) {
+            self.input.extend_from_slice(bytes);
+        }
+        self.account();
+    }
+
+    /// The next reply to write, or `None` when more bytes are needed (or the session is
+    /// closed).
+    pub fn next_reply(&mut self) -> Option<Reply> {
+        let reply = self.step();
+        if let Some(r) = &reply {
+            if r.action == Action::StartTls {
+                // Anything the client sent after STARTTLS and before the handshake is
+                // dropped: it must not be read as if it came over TLS (CVE-2011-0411).
+                self.input = Vec::new();
+                self.consumed = 0;
+                self.framer.reset();
+            }
+        }
+        self.account();
+        reply
+    }
+
+    /// Keep [`ImapState::buffered_bytes`] up to date with what this session holds.
+    fn account(&mut self) {
+        let held = self.input.capacity() + self.framer.held();
+        if held > self.accounted {
+            self.imap.buffered.fetch_add(held - self.accounted, Ordering::Relaxed);
+        } else {
+            self.imap.buffered.fetch_sub(self.accounted - held, Ordering::Relaxed);
+        }
+        self.accounted = held;
+    }
+
+    /// The largest literal accepted in the current state.
+    fn literal_limit(&self) -> u32 {
+        if self.login.is_some() {
+            self.imap.config.max_literal
+        } else {
+            self.imap.config.max_pre_auth_literal.min(self.imap.config.max_literal)
+        }
+    }
+
+    fn step(&mut self) -> Option<Reply> {
+        loop {
+            if matches!(self.state, State::Closed) {
+                self.input = Vec::new();
+                self.consumed = 0;
+                return None;
+            }
+            let c = &self.imap.config;
+            let (line_limit, literals) = match self.expects() {
+                Expect::Command => (c.max_command_line, true),
+                Expect::SaslResponse => (c.max_sasl_line, false),
+                Expect::IdleDone => (c.max_command_line, false),
+            };
+            let literal_limit = self.literal_limit();
+            let message_limit = (literal_limit as usize).saturating_add(line_limit.saturating_add(2).saturating_mul(2));
+            let mut input = &self.input[self.consumed..];
+            let frame = self.framer.next(&mut input, line_limit, literals, message_limit);
+            self.consumed = self.input.len() - input.len();
+            if self.consumed == self.input.len() {
+                // All framed: give the read's memory back (an idle session holds none).
+                self.input = Vec::new();
+                self.consumed = 0;
+            }
+            match frame? {
+                Frame::Literal { length, sync } => {
+                    let held = self.framer.message().len();
+                    if length > literal_limit || held.saturating_add(length as usize) > message_limit {
+                        let tag = valid_tag(self.framer.message());
+                        self.framer.refuse_literal(sync);
+                        return Some(self.literal_too_big(tag, length, sync, literal_limit));
+                    }
+                    if sync {
+                        let mut r = Reply::new();
+                        r.line(p::GO_AHEAD);
+                        return Some(r);
+                    }
+                }
+                Frame::LineTooLong => {
+                    let tag = valid_tag(self.framer.message());
+                    match self.expects() {
+                        // Answered at the line's end, with its length (skipped meanwhile).
+                        Expect::SaslResponse => {}
+                        Expect::IdleDone => return Some(self.idle_done(false)),
+                        // Answered at once: the client learns while it is still sending.
+                        Expect::Command => return Some(self.bad_line(tag, true, true)),
+                    }
+                }
+                Frame::Skipped => {
+                    let overlong = self.framer.overlong();
+                    self.framer.reset();
+                    self.last_line = Instant::now();
+                    if self.expects() == Expect::SaslResponse {
+                        return Some(self.sasl_too_long(overlong));
+                    }
+                }
+                Frame::Message => {
+                    self.last_line = Instant::now();
+                    let framed = std::mem::take(&mut self.framer);
+                    let message = framed.message();
+                    return Some(match self.expects() {
+                        Expect::SaslResponse => self.sasl_response(trim_crlf(message)),
+                        Expect::IdleDone => self.idle_done(trim_crlf(message).eq_ignore_ascii_case(b"DONE")),
+                        Expect::Command => match CommandCodec::default().decode(message) {
+                            Ok((b"", cmd)) => self.command(cmd),
+                            _ => self.undecodable(message),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// A literal over the limit, refused before a byte of it is stored: `BAD Command
+    /// Error. 10` (Exchange's answer to an over-long command). A non-synchronizing one
+    /// before authentication also ends the connection: the stranger is already sending
+    /// it, and skipping megabytes for someone who has not logged in helps no one.
+    fn literal_too_big(&mut self, tag: Option<String>, length: u32, sync: bool, limit: u32) -> Reply {
+        let mut r = self.bad_line(tag, true, true);
+        let before_auth = self.login.is_none();
+        self.journal(
+            format!("(literal of {length} bytes)"),
+            Outcome::Refused,
+            Some(p::COMMAND_TOO_LONG),
+            Some(format!(
+                "a literal of {length} bytes; the limit {} is {limit}",
+                if before_auth {
+                    "before authentication"
+                } else {
+                    "for a literal"
+                }
+            )),
+            Some(if before_auth {
+                "authenticate first (AUTHENTICATE XOAUTH2 takes no literal)".into()
+            } else {
+                "send less (or raise --imap-max-literal)".into()
+            }),
+        );
+        if !sync && before_auth && r.action == Action::Continue {
+            r.line(p::LOGOUT_BYE);
+            r.action = Action::Close;
+            self.state = State::Closed;
+        }
+        r
+    }
+
+    /// When the connection ends if nothing completes: the pre-authentication deadline
+    /// counts from the connection's start (a drip of bytes does not extend it), the
+    /// autologout from the end of the last whole line.
+    pub fn deadline(&self) -> Instant {
+        if self.login.is_some() {
+            self.last_line + self.imap.config.idle_timeout
+        } else {
+            self.connected + self.imap.config.pre_auth_timeout
         }
     }
 
@@ -181,7 +399,7 @@ impl Session {
         self.tls = true;
     }
 
-    /// The inactivity limit in the current state.
+    /// The time limit in the current state (see [`Session::deadline`]).
     pub fn timeout(&self) -> std::time::Duration {
         if self.login.is_some() {
             self.imap.config.idle_timeout
@@ -206,6 +424,11 @@ impl Session {
         reason: Option<String>,
         fix: Option<String>,
     ) {
+        // Client bytes (user names, mechanisms) end up in these strings: escape control
+        // characters so that no log or journal line carries a terminal escape or a NUL.
+        let request = escape(&request);
+        let reason = reason.map(|r| escape(&r));
+        let fix = fix.map(|f| escape(&f));
         match outcome {
             Outcome::Authenticated => {
                 tracing::debug!(peer = %self.peer, %request, reason = ?reason, "imap authenticated")
@@ -240,7 +463,14 @@ impl Session {
             "(idle)".into(),
             Outcome::Ended,
             Some("* BYE Connection is closed. 13"),
-            Some(format!("no command for {:?}", self.timeout())),
+            Some(if self.login.is_some() {
+                format!("no whole line for {:?} (the autologout timer)", self.timeout())
+            } else {
+                format!(
+                    "not authenticated {:?} after connecting (the pre-authentication deadline)",
+                    self.timeout()
+                )
+            }),
             None,
         );
         self.state = State::Closed;
@@ -265,7 +495,7 @@ impl Session {
     fn count_pre_auth(&mut self, r: &mut Reply) {
         if self.login.is_none() {
             self.pre_auth_commands += 1;
-            if self.pre_auth_commands >= super::MAX_PRE_AUTH_COMMANDS && r.action == Action::Continue {
+            if self.pre_auth_commands >= self.imap.config.max_pre_auth_commands && r.action == Action::Continue {
                 // Exchange 2013: "Session disconnected after 9 pre-auth commands"; the
                 // response is sent, then the connection closes.
                 self.journal(
@@ -559,24 +789,52 @@ impl Session {
             return r;
         }
         if line.len() > self.imap.config.max_sasl_line {
-            let mut r = Reply::new();
-            r.tagged(&tag, p::COMMAND_TOO_LONG);
-            self.failed_auth += 1;
-            self.journal(
-                "AUTHENTICATE XOAUTH2".into(),
-                Outcome::Refused,
-                Some(p::COMMAND_TOO_LONG),
-                Some(format!(
-                    "the SASL response is {} bytes; Exchange takes at most {}",
-                    line.len(),
-                    self.imap.config.max_sasl_line
-                )),
-                Some("shrink the token (fewer optional or group claims)".into()),
-            );
-            self.after_failure(&mut r);
-            return r;
+            self.state = State::Authenticating { tag };
+            return self.sasl_too_long(line.len());
         }
         self.finish_xoauth2(&tag, line, false)
+    }
+
+    /// A SASL response line of `len` bytes, over the limit.
+    fn sasl_too_long(&mut self, len: usize) -> Reply {
+        let tag = match &self.state {
+            State::Authenticating { tag } => tag.clone(),
+            _ => return Reply::new(),
+        };
+        self.state = State::NotAuthenticated;
+        let mut r = Reply::new();
+        r.tagged(&tag, p::COMMAND_TOO_LONG);
+        self.failed_auth += 1;
+        self.journal(
+            "AUTHENTICATE XOAUTH2".into(),
+            Outcome::Refused,
+            Some(p::COMMAND_TOO_LONG),
+            Some(format!(
+                "the SASL response is {len} bytes; Exchange takes at most {}",
+                self.imap.config.max_sasl_line
+            )),
+            Some("shrink the token (fewer optional or group claims)".into()),
+        );
+        self.after_failure(&mut r);
+        r
+    }
+
+    /// A complete message imap-codec could not decode. `AUTHENTICATE <mech> <bad base64>`
+    /// goes to the XOAUTH2 check (Exchange answers `NO AUTHENTICATE failed.`); anything
+    /// else is a syntax error, worded by whether the command name is known.
+    fn undecodable(&mut self, message: &[u8]) -> Reply {
+        let line = String::from_utf8_lossy(trim_crlf(message));
+        let mut words = line.split(' ');
+        let tag = valid_tag(message);
+        let _ = words.next();
+        let command = words.next().unwrap_or("").to_ascii_uppercase();
+        if command == "AUTHENTICATE" {
+            if let (Some(tag), Some(mechanism), Some(ir), None) = (&tag, words.next(), words.next(), words.next()) {
+                return self.authenticate_undecodable(tag, mechanism, ir.as_bytes());
+            }
+        }
+        let known = COMMANDS.contains(&command.as_str());
+        self.bad_line(tag, false, known)
     }
 
     /// `AUTHENTICATE` whose initial response the codec could not decode (malformed base64):
@@ -608,13 +866,22 @@ impl Session {
         };
         let request = format!("AUTHENTICATE XOAUTH2 user={}", blob.user);
         let now = self.imap.core.clock.now();
-        let directory = self.imap.core.directory().clone();
-        let principal = match verifier::verify(&blob.token, &self.imap.core.authority(), &directory, now) {
-            Ok(p) => p,
+        let authority = self.imap.core.authority();
+        let checked = {
+            // The directory's read lock is held for the check alone: synchronous, no await,
+            // microseconds; cheaper than copying the whole directory for every login.
+            let directory = self.imap.core.directory();
+            verifier::verify(&blob.token, &authority, &directory, now).map(|principal| {
+                let access = access::decide(&directory, &principal, &blob.user, Protocol::Imap);
+                (principal, access)
+            })
+        };
+        let (principal, access) = match checked {
+            Ok(pa) => pa,
             Err(rej) => return self.fail_auth(tag, request, rej.reason, rej.fix),
         };
         self.last_principal = Some((principal.tenant_id.clone(), principal.app_id.clone()));
-        match access::decide(&directory, &principal, &blob.user, Protocol::Imap) {
+        match access {
             Access::AuthenticationFailed(refusal) => self.fail_auth(tag, request, refusal.reason(), refusal.fix()),
             Access::NotConnected { cause: refusal, .. } => {
                 let mut r = Reply::new();
@@ -668,6 +935,8 @@ impl Session {
                     principal,
                     user: blob.user,
                 });
+                // The login names tenant and app from now on; an idle session keeps less.
+                self.last_principal = None;
                 self.journal(
                     request,
                     Outcome::Authenticated,
@@ -715,6 +984,23 @@ impl Session {
         r
     }
 
+    /// A receiver that fires when the mailbox changes, while idling (nothing otherwise).
+    pub fn idle_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self.state {
+            State::Idling { .. } => self.mail.as_ref().and_then(MailState::changes),
+            _ => None,
+        }
+    }
+
+    /// The server is stopping: say goodbye as Exchange does at LOGOUT, then close.
+    pub fn server_stopping(&mut self) -> Reply {
+        let mut r = Reply::new();
+        r.line(p::LOGOUT_BYE);
+        r.action = Action::Close;
+        self.state = State::Closed;
+        r
+    }
+
     /// While idling: untagged updates (EXISTS, EXPUNGE, FETCH FLAGS) since last time.
     pub fn idle_updates(&mut self) -> Reply {
         let mut r = Reply::new();
@@ -732,4 +1018,74 @@ impl Session {
     pub fn now(&self) -> OffsetDateTime {
         self.imap.core.clock.now()
     }
+}
+
+/// IMAP command names imap-codec knows, to tell "bad arguments" from "unknown command".
+const COMMANDS: &[&str] = &[
+    "CAPABILITY",
+    "NOOP",
+    "LOGOUT",
+    "STARTTLS",
+    "AUTHENTICATE",
+    "LOGIN",
+    "SELECT",
+    "EXAMINE",
+    "CREATE",
+    "DELETE",
+    "RENAME",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "LIST",
+    "LSUB",
+    "STATUS",
+    "APPEND",
+    "CHECK",
+    "CLOSE",
+    "EXPUNGE",
+    "SEARCH",
+    "FETCH",
+    "STORE",
+    "COPY",
+    "UID",
+    "MOVE",
+    "IDLE",
+    "ID",
+    "NAMESPACE",
+    "UNSELECT",
+    "ENABLE",
+];
+
+fn trim_crlf(b: &[u8]) -> &[u8] {
+    let b = b.strip_suffix(b"\n").unwrap_or(b);
+    b.strip_suffix(b"\r").unwrap_or(b)
+}
+
+/// The message's first word if it is a valid IMAP tag (RFC 3501: astring characters but
+/// `+`), for a BAD answer; `None` (answered untagged, `* BAD`, as RFC 3501 §7.1 allows)
+/// when it is not, so that no NUL, escape sequence or CR ever goes back on the wire.
+fn valid_tag(message: &[u8]) -> Option<String> {
+    let end = message
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .unwrap_or(message.len());
+    let word = &message[..end];
+    imap_codec::imap_types::core::Tag::try_from(word)
+        .ok()
+        .map(|t| t.inner().to_string())
+}
+
+/// Control characters escaped (`\u{1b}`), everything else as it is.
+pub(crate) fn escape(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

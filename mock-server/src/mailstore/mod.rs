@@ -115,6 +115,30 @@ impl Store {
         Ok(())
     }
 
+    /// A copy of every mailbox as it is now (messages are shared: they never change once
+    /// stored), watched by no session: how fuzz targets and tests start each run from one
+    /// built store without parsing the fixture's messages again.
+    pub fn duplicate(&self) -> Store {
+        let map = self
+            .map()
+            .iter()
+            .map(|(k, m)| (k.clone(), Arc::new(m.duplicate())))
+            .collect();
+        Store {
+            mailboxes: std::sync::RwLock::new(map),
+            // What SMTP accepted is history, not mailbox state: a copy starts empty.
+            outbox: Outbox::default(),
+        }
+    }
+
+    /// Replace every mailbox with a copy of `other`'s (see [`Store::duplicate`]).
+    pub fn restore_from(&self, other: &Store) {
+        let fresh = other.duplicate();
+        let map = fresh.mailboxes.into_inner().unwrap_or_else(PoisonError::into_inner);
+        *self.map_mut() = map;
+        self.outbox.clear();
+    }
+
     /// Add an empty mailbox with the default folders (New-Mailbox).
     pub fn add_mailbox(&self, address: &str) -> Result<(), StoreError> {
         let key = address.to_ascii_lowercase();
@@ -275,7 +299,7 @@ pub struct Mailbox {
     changes: watch::Sender<u64>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Folder {
     name: String,
     special: Option<&'static str>,
@@ -301,7 +325,7 @@ impl Folder {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct State {
     folders: Vec<Folder>,
     next_uid_validity: u32,
@@ -468,6 +492,11 @@ impl Mailbox {
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// A mailbox with the same folders and messages, and its own change notifications.
+    fn duplicate(&self) -> Mailbox {
+        Mailbox::with_state(&self.address, self.lock().clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
