@@ -12,13 +12,26 @@ docs/_incoming/mail-programs.md says how each program is configured.
 import asyncio
 import contextlib
 import email
+import html.parser
 import imaplib
+import json
+import os
 import pathlib
+import re
+import shutil
+import socket
 import ssl
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 
 import aioimaplib
 import msal
 import pytest
+import requests
 from conftest import app_id
 from server_process import advance_clock, connect_imaps, running_server, xoauth2
 from test_msal_delegated import session
@@ -30,6 +43,7 @@ IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
 INBOX_COUNT = 4
 HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATES = HERE / "mail_programs"
+VENV_BIN = pathlib.Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +90,86 @@ def refused_over_imaplib(server, token):
     return False
 
 
-def expire(server, old_token):
-    """Advance the server clock past the access token's life and check it is refused."""
-    advance_clock(server, 600)
-    assert refused_over_imaplib(server, old_token)
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fill(template, target, **values):
+    text = string.Template((TEMPLATES / template).read_text()).substitute(**values)
+    pathlib.Path(target).write_text(text)
+    return target
+
+
+def journal(server):
+    """The server's journal (mock-server admin journal --json), one dict per entry."""
+    binary = os.environ.get("MOCK_SERVER_BIN", str(HERE.parents[1] / "target" / "debug" / "mock-server"))
+    out = subprocess.run([binary, "admin", "journal", "--json", "--url", server["https_url"],
+                          "--ca-file", server["ca_file"]],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def refreshes(entries):
+    return [e for e in entries if "grant_type=refresh_token" in (e.get("summary") or "")
+            and e.get("status") == 200]
+
+
+class _Form(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.action, self.fields = None, {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = a.get("action")
+        if tag == "input" and a.get("name"):
+            self.fields[a["name"]] = a.get("value") or ""
+
+
+def person_signs_in(server, url):
+    """What the user does in a browser at an /authorize URL: the sign-in page, user name,
+    password, Accept. Returns the redirect (the redirect_uri with ?code=...)."""
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = server["ca_file"]
+    page = s.get(url, timeout=10, allow_redirects=False)
+    assert page.status_code == 200, page.text
+    form = _Form()
+    form.feed(page.text)
+    fields = {**form.fields, "login": USER, "passwd": PASSWORD, "action": "accept"}
+    base = re.match(r"https://[^/]+", url).group(0)
+    r = s.post(base + form.action, data=fields, timeout=10, allow_redirects=False)
+    assert r.status_code in (302, 303), r.text
+    return r.headers["Location"]
+
+
+def wait_for(predicate, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def imaplib_read(host, port, user, password, tls=False):
+    """Read the INBOX subjects with imaplib LOGIN (to a local proxy)."""
+    imap = imaplib.IMAP4(host, port, timeout=60)
+    try:
+        imap.login(user, password)
+        typ, data = imap.select("INBOX")
+        assert typ == "OK", data
+        typ, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert typ == "OK", data
+        return [email.message_from_bytes(part[1]).get("Subject") for part in data if isinstance(part, tuple)]
+    finally:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            imap.logout()
 
 
 # --- 1. aioimaplib with a token from MSAL for Python ---------------------------------
@@ -118,3 +208,61 @@ def test_aioimaplib_with_msal_across_expiry(server):
     assert second["access_token"] != first["access_token"]
     status, after = asyncio.run(aioimaplib_read(server, second["access_token"]))
     assert status == "OK" and after == subjects
+
+
+# --- 2. email-oauth2-proxy in front of imaplib ---------------------------------------
+
+def test_emailproxy_in_front_of_imaplib_across_expiry(server):
+    work = pathlib.Path(tempfile.mkdtemp(prefix="emailproxy-"))
+    local_port, redirect_port = free_port(), free_port()
+    config = fill("emailproxy.config", work / "emailproxy.config", local_port=local_port,
+                  imaps_port=imaps_host_port(server)[1], user=USER, client_id=app_id(8),
+                  authority=f"{localhost_url(server)}/contoso.onmicrosoft.com", redirect_port=redirect_port)
+    log = work / "emailproxy.log"
+    env = {**os.environ, "SSL_CERT_FILE": server["ca_file"]}
+    proxy = subprocess.Popen([str(VENV_BIN / "emailproxy"), "--no-gui", "--local-server-auth",
+                              "--config-file", str(config), "--log-file", str(log)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        def listening():
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local_port), timeout=1):
+                return True
+            return False
+        wait_for(listening, "emailproxy to listen")
+
+        # The first login makes the proxy ask for authorisation: it logs the /authorize URL
+        # and starts its redirect receiver on redirect_uri; the user signs in in a browser.
+        result = {}
+        def first_read():
+            try:
+                result["subjects"] = imaplib_read("127.0.0.1", local_port, USER, "proxy-password")
+            except Exception as e:  # noqa: BLE001 - reported by the assertion below
+                result["error"] = e
+        reader = threading.Thread(target=first_read, daemon=True)
+        reader.start()
+        url_pattern = re.compile(r"Please visit the following URL to authenticate account \S+: (\S+)")
+        url = wait_for(lambda: (m := url_pattern.search(log.read_text() if log.exists() else "")) and m.group(1),
+                       "the proxy's authorisation URL")
+        assert url.startswith(f"{localhost_url(server)}/contoso.onmicrosoft.com/oauth2/v2.0/authorize?"), url
+        redirect = person_signs_in(server, url)
+        assert redirect.startswith(f"http://localhost:{redirect_port}"), redirect
+        # The proxy listens on redirect_uri before it logs the URL, for one request.
+        assert requests.get(redirect, timeout=10).status_code == 200
+        reader.join(timeout=60)
+        assert not reader.is_alive() and "error" not in result, (result, log.read_text())
+        before = result["subjects"]
+        assert len(before) == INBOX_COUNT and all(before), before
+
+        advance_clock(server, 600)
+        seen = len(journal(server))
+        after = imaplib_read("127.0.0.1", local_port, USER, "proxy-password")
+        assert after == before
+        new = journal(server)[seen:]
+        assert refreshes(new), new  # the proxy redeemed its refresh token after the expiry
+    finally:
+        proxy.terminate()
+        try:
+            proxy.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+        shutil.rmtree(work, ignore_errors=True)
