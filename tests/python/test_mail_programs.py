@@ -44,6 +44,8 @@ INBOX_COUNT = 4
 HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATES = HERE / "mail_programs"
 VENV_BIN = pathlib.Path(sys.executable).parent
+# The refresh tokens come from MSAL's password grant, which MSAL marks deprecated.
+pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
@@ -265,4 +267,49 @@ def test_emailproxy_in_front_of_imaplib_across_expiry(server):
             proxy.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proxy.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- 3. offlineimap3, syncing the INBOX to a Maildir ---------------------------------
+
+def deliver(server, subject):
+    """A new message in test.user's INBOX (mock-server admin deliver)."""
+    binary = os.environ.get("MOCK_SERVER_BIN", str(HERE.parents[1] / "target" / "debug" / "mock-server"))
+    eml = (f"From: someone@fabrikam.onmicrosoft.com\r\nTo: {USER}\r\nSubject: {subject}\r\n"
+           "Message-ID: <" + subject.replace(" ", ".") + "@fabrikam.onmicrosoft.com>\r\n\r\nHello.\r\n")
+    subprocess.run([binary, "admin", "deliver", "--mailbox", USER, "--eml", eml, "--url", server["https_url"],
+                    "--ca-file", server["ca_file"]], capture_output=True, text=True, timeout=30, check=True)
+
+
+def maildir_subjects(folder):
+    return sorted(email.message_from_bytes(p.read_bytes()).get("Subject")
+                  for sub in ("cur", "new") for p in (folder / sub).glob("*"))
+
+
+def test_offlineimap_syncs_the_inbox_across_expiry(server):
+    work = pathlib.Path(tempfile.mkdtemp(prefix="offlineimap-"))
+    try:
+        _, signed_in = sign_in(server)
+        conf = fill("offlineimap.conf", work / "offlineimaprc", work=work, imaps_port=imaps_host_port(server)[1],
+                    ca_file=server["ca_file"], user=USER, client_id=app_id(8),
+                    authority=f"{localhost_url(server)}/contoso.onmicrosoft.com",
+                    refresh_token=signed_in["refresh_token"])
+
+        def sync():
+            run = subprocess.run([str(VENV_BIN / "offlineimap"), "-c", str(conf), "-o", "-u", "basic"],
+                                 check=False, capture_output=True, text=True, timeout=120,
+                                 env={**os.environ, "SSL_CERT_FILE": server["ca_file"]})
+            assert run.returncode == 0 and "ERROR" not in run.stdout + run.stderr, run.stdout + run.stderr
+            return maildir_subjects(work / "Mail" / "INBOX")
+
+        before = sync()
+        assert len(before) == INBOX_COUNT and all(before), before
+
+        advance_clock(server, 600)
+        deliver(server, "After the expiry offlineimap")
+        seen = len(journal(server))
+        after = sync()
+        assert after == sorted([*before, "After the expiry offlineimap"])
+        assert refreshes(journal(server)[seen:])
+    finally:
         shutil.rmtree(work, ignore_errors=True)
