@@ -313,3 +313,113 @@ def test_offlineimap_syncs_the_inbox_across_expiry(server):
         assert refreshes(journal(server)[seen:])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- 6. neomutt with the mutt_oauth2.py it ships --------------------------------------
+
+MUTT_OAUTH2 = pathlib.Path("/usr/share/doc/neomutt/oauth2/mutt_oauth2.py.gz")
+
+
+def configured_mutt_oauth2(server, target):
+    """mutt_oauth2.py as its README says to set it up: the app's client_id in the
+    'microsoft' registration and encryption pipes of one's choice (`cat`, as the test may);
+    the endpoints' host and port are the mock's ("organizations" stays the authority)."""
+    import gzip
+
+    text = gzip.decompress(MUTT_OAUTH2.read_bytes()).decode()
+    replacements = {
+        "ENCRYPTION_PIPE = ['gpg', '--encrypt', '--recipient', 'YOUR_GPG_IDENTITY']": "ENCRYPTION_PIPE = ['cat']",
+        "DECRYPTION_PIPE = ['gpg', '--decrypt']": "DECRYPTION_PIPE = ['cat']",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/authorize":
+            f"{localhost_url(server)}/organizations/oauth2/v2.0/authorize",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode":
+            f"{localhost_url(server)}/organizations/oauth2/v2.0/devicecode",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/token":
+            f"{localhost_url(server)}/organizations/oauth2/v2.0/token",
+        "'tenant': 'common',": "'tenant': 'organizations',",
+    }
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    # The client_id of the 'microsoft' registration (the second '' client_id).
+    head, sep, tail = text.partition("'microsoft': {")
+    tail = tail.replace("'client_id': '',", f"'client_id': '{app_id(8)}',", 1)
+    pathlib.Path(target).write_text(head + sep + tail)
+    return target
+
+
+def person_approves_device_code(server, user_code):
+    """What the user does on the /devicelogin page: the code, then user name, password, Accept."""
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = server["ca_file"]
+    page = s.post(f"{localhost_url(server)}/devicelogin", data={"otc": user_code}, timeout=10)
+    assert page.status_code == 200, page.text
+    form = _Form()
+    form.feed(page.text)
+    fields = {**form.fields, "login": USER, "passwd": PASSWORD, "action": "accept"}
+    done = s.post(f"{localhost_url(server)}{form.action}", data=fields, timeout=10)
+    assert done.status_code == 200, done.text
+
+
+def neomutt_read(server, rc, out, faketime=None):
+    """neomutt (in a terminal made by script(1)) opens the INBOX, copies every message
+    to the mbox `out` and quits; returns the subjects copied."""
+    push = f"<tag-pattern>~A<enter><tag-prefix><copy-message>{out}<enter><quit>"
+    command = f"neomutt -n -F {rc} -e 'push \"{push}\"'"
+    if faketime:
+        command = f"faketime -f {faketime} {command}"
+    try:
+        run = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=30,
+                             env={**os.environ, "TERM": "xterm", "SSL_CERT_FILE": server["ca_file"]}, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", e.output or b"")[-3000:].decode(errors="replace")) from e
+    assert run.returncode == 0, run.stdout[-2000:]
+    if not pathlib.Path(out).exists():
+        return []
+    import mailbox
+
+    return sorted(m["Subject"] for m in mailbox.mbox(out))
+
+
+@pytest.mark.skipif(not (shutil.which("neomutt") and shutil.which("faketime") and MUTT_OAUTH2.exists()),
+                    reason="Debian packages neomutt and faketime (scripts/test-all installs them)")
+def test_neomutt_with_mutt_oauth2_device_code_across_expiry(server):
+    work = pathlib.Path(tempfile.mkdtemp(prefix="neomutt-"))
+    try:
+        script = configured_mutt_oauth2(server, work / "mutt_oauth2.py")
+        tokenfile = work / "token"
+        rc = fill("neomuttrc", work / "neomuttrc", user=USER, python=sys.executable, script=script,
+                  tokenfile=tokenfile, imaps_port=imaps_host_port(server)[1], ca_file=server["ca_file"])
+        env = {**os.environ, "SSL_CERT_FILE": server["ca_file"], "PYTHONUNBUFFERED": "1"}
+        output = work / "authorize.out"
+        with open(output, "w") as out:
+            authorize = subprocess.Popen([sys.executable, str(script), str(tokenfile), "--authorize"],
+                                         stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env, text=True)
+            try:
+                authorize.stdin.write(f"microsoft\ndevicecode\n{USER}\n")
+                authorize.stdin.flush()
+                code = re.compile(r"enter the code (\S+)")
+                user_code = wait_for(lambda: (m := code.search(output.read_text())) and m.group(1),
+                                     "mutt_oauth2.py's device code message")
+                person_approves_device_code(server, user_code)
+                assert authorize.wait(timeout=60) == 0, output.read_text()
+            finally:
+                if authorize.poll() is None:
+                    authorize.kill()
+        assert any(e.get("request") == "POST /organizations/oauth2/v2.0/devicecode" and e.get("status") == 200
+                   for e in journal(server))
+
+        before = neomutt_read(server, rc, work / "before.mbox")
+        assert len(before) == INBOX_COUNT and all(before), before
+
+        # The server's clock and the program's (faketime) both move 600 s: mutt_oauth2.py
+        # finds its access token expired and redeems its refresh token.
+        advance_clock(server, 600)
+        deliver(server, "After the expiry neomutt")
+        seen = len(journal(server))
+        after = neomutt_read(server, rc, work / "after.mbox", faketime="+600s")
+        assert after == sorted([*before, "After the expiry neomutt"])
+        assert refreshes(journal(server)[seen:])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
