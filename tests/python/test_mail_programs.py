@@ -40,7 +40,8 @@ USER = "test.user@contoso.com"
 PASSWORD = "Passw0rd!"
 # The scopes Microsoft's "Authenticate an IMAP, POP or SMTP connection using OAuth" page names.
 IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
-INBOX_COUNT = 4
+# test.user's INBOX in the demo tenant (tests here deliver more to the same mailbox).
+DEMO_SUBJECTS = {"Test Mail", "Test 2 Process", "How are you?", "My Mail"}
 HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATES = HERE / "mail_programs"
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -198,7 +199,7 @@ async def aioimaplib_read(server, token):
 def test_aioimaplib_with_msal_across_expiry(server):
     app, first = sign_in(server)
     status, subjects = asyncio.run(aioimaplib_read(server, first["access_token"]))
-    assert status == "OK" and len(subjects) == INBOX_COUNT and all(subjects), subjects
+    assert status == "OK" and DEMO_SUBJECTS <= set(subjects), subjects
 
     advance_clock(server, 600)
     status, _ = asyncio.run(aioimaplib_read(server, first["access_token"]))
@@ -253,7 +254,7 @@ def test_emailproxy_in_front_of_imaplib_across_expiry(server):
         reader.join(timeout=60)
         assert not reader.is_alive() and "error" not in result, (result, log.read_text())
         before = result["subjects"]
-        assert len(before) == INBOX_COUNT and all(before), before
+        assert DEMO_SUBJECTS <= set(before), before
 
         advance_clock(server, 600)
         seen = len(journal(server))
@@ -303,7 +304,7 @@ def test_offlineimap_syncs_the_inbox_across_expiry(server):
             return maildir_subjects(work / "Mail" / "INBOX")
 
         before = sync()
-        assert len(before) == INBOX_COUNT and all(before), before
+        assert DEMO_SUBJECTS <= set(before), before
 
         advance_clock(server, 600)
         deliver(server, "After the expiry offlineimap")
@@ -411,7 +412,7 @@ def test_neomutt_with_mutt_oauth2_device_code_across_expiry(server):
                    for e in journal(server))
 
         before = neomutt_read(server, rc, work / "before.mbox")
-        assert len(before) == INBOX_COUNT and all(before), before
+        assert DEMO_SUBJECTS <= set(before), before
 
         # The server's clock and the program's (faketime) both move 600 s: mutt_oauth2.py
         # finds its access token expired and redeems its refresh token.
