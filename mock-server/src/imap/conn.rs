@@ -7,13 +7,13 @@
 //! here.
 
 use super::session::{Action, Reply, Session};
+use crate::net::{write_within as write, Stream};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 
 /// A write that takes longer than this means the client stopped reading (slow reader).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,67 +31,6 @@ async fn fail_tls(mut tcp: TcpStream) {
     let _ = tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, tcp.read(&mut buf)).await;
     let _ = tcp.write_all(&HANDSHAKE_FAILURE_ALERT).await;
     let _ = tcp.shutdown().await;
-}
-
-/// Plain before STARTTLS, TLS after (or from the start on the implicit-TLS port).
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
-        }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-async fn write(timeout: Duration, stream: &mut Stream, bytes: &[u8]) -> bool {
-    if bytes.is_empty() {
-        return true;
-    }
-    matches!(
-        tokio::time::timeout(timeout, async {
-            stream.write_all(bytes).await?;
-            stream.flush().await
-        })
-        .await,
-        Ok(Ok(()))
-    )
 }
 
 /// The client's next bytes (`None` at the end of the stream or on an error). No buffer is

@@ -7,14 +7,11 @@
 //! TLS (995) and STLS (110) both end up here.
 
 use super::session::{Action, Reply, Session};
-use std::pin::Pin;
+use crate::net::{write_within as write, Stream};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
-use tokio_rustls::server::TlsStream;
 
 /// A write that takes longer than this means the client stopped reading (slow reader);
 /// the same bound as IMAP's.
@@ -22,58 +19,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes read per call. Every idle connection holds one while it waits in `read`, so it
 /// is small (10,000 idle sessions hold 20 MB of these).
 const READ_BUFFER: usize = 2048;
-
-/// Plain before STLS, TLS after (or from the start on the implicit-TLS port).
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-async fn write(timeout: Duration, stream: &mut Stream, bytes: &[u8]) -> bool {
-    if bytes.is_empty() {
-        return true;
-    }
-    matches!(
-        tokio::time::timeout(timeout, async {
-            stream.write_all(bytes).await?;
-            stream.flush().await
-        })
-        .await,
-        Ok(Ok(()))
-    )
-}
 
 /// Close the write side, bounded (a TLS close_notify can block on a client not reading).
 async fn close(timeout: Duration, stream: &mut Stream) {

@@ -5,71 +5,16 @@
 
 use super::session::{Action, Reply, Session};
 use super::SmtpState;
-use std::pin::Pin;
+use crate::net::{write_within as write, Stream};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A write that takes longer than this means the client stopped reading (slow reader).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes read per call. Every idle connection holds one while it waits, so it is small;
 /// the session holds at most a line beyond it.
 const READ_BUFFER: usize = 2048;
-
-/// Plain before STARTTLS, TLS after.
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-async fn write(timeout: Duration, stream: &mut Stream, bytes: &[u8]) -> bool {
-    if bytes.is_empty() {
-        return true;
-    }
-    matches!(
-        tokio::time::timeout(timeout, async {
-            stream.write_all(bytes).await?;
-            stream.flush().await
-        })
-        .await,
-        Ok(Ok(()))
-    )
-}
 
 /// Write a reply (after a delay, trickled by a trickle fault); false when the connection
 /// is done.
