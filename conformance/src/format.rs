@@ -1,6 +1,7 @@
 //! The recording formats.
 //!
-//! **IMAP recordings** (`fixtures/recordings/imap/*.txt`) use the protocol's own
+//! **IMAP, SMTP and POP3 recordings** (`fixtures/recordings/{imap,smtp,pop3}/*.txt`) use
+//! the protocol's own
 //! notation: `C:` lines the client sends, `S:` lines the server answers, `#` comments,
 //! and `@key: value` directives. Placeholders are filled at replay time; `{*}` in an `S:`
 //! line matches any run of characters (volatile parts). See `fixtures/README.md`.
@@ -112,6 +113,10 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
         }
         if let Some(rest) = line.strip_prefix("C: ") {
             r.lines.push(Line::C(rest.to_string()));
+        } else if line == "C:" {
+            // An empty line the client sends (the blank line of a message, an empty SASL
+            // response): trailing spaces are trimmed above.
+            r.lines.push(Line::C(String::new()));
         } else if let Some(rest) = line.strip_prefix("S: ") {
             r.lines.push(Line::S(rest.to_string()));
         } else if let Some(rest) = line.strip_prefix('@') {
@@ -256,7 +261,8 @@ impl TokenRecording {
     }
 }
 
-/// Every recording shipped in `dir` (`imap/*.txt`, `token/*.json`), sorted by name.
+/// Every recording shipped in `dir` (`imap/*.txt`, `smtp/*.txt`, `pop3/*.txt`,
+/// `token/*.json`), sorted by name within each folder.
 pub fn load_all(dir: &Path) -> Result<(Vec<ImapRecording>, Vec<TokenRecording>), String> {
     let mut imap = Vec::new();
     let mut token = Vec::new();
@@ -269,13 +275,24 @@ pub fn load_all(dir: &Path) -> Result<(Vec<ImapRecording>, Vec<TokenRecording>),
         v.sort();
         Ok(v)
     };
-    for p in list("imap", "txt")? {
-        let name = format!(
-            "imap/{}",
-            p.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
-        );
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        imap.push(parse_imap(&name, &text).map_err(|e| e.to_string())?);
+    for sub in ["imap", "smtp", "pop3"] {
+        // smtp/ and pop3/ are optional (a recordings folder of IMAP alone is valid).
+        if sub != "imap" && !dir.join(sub).is_dir() {
+            continue;
+        }
+        for p in list(sub, "txt")? {
+            let name = format!(
+                "{sub}/{}",
+                p.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+            );
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let mut r = parse_imap(&name, &text).map_err(|e| e.to_string())?;
+            // The folder names the protocol of smtp/ and pop3/ recordings.
+            if sub != "imap" {
+                r.protocol = sub.to_string();
+            }
+            imap.push(r);
+        }
     }
     for p in list("token", "json")? {
         let name = format!(

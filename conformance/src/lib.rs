@@ -15,9 +15,10 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/recordings"))
 }
 
-/// Replay an IMAP recording against a fresh in-process mock (with its personality).
+/// Replay an IMAP, SMTP or POP3 recording against a fresh in-process mock (with its
+/// IMAP personality; SMTP and POP3 recordings are of the default, exo-2025).
 pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
-    if rec.protocol != "imap" {
+    if !matches!(rec.protocol.as_str(), "imap" | "smtp" | "pop3") {
         return Verdict::Skip(format!("a {} recording", rec.protocol));
     }
     let Some(personality) = mock_server::imap::Personality::parse(&rec.personality) else {
@@ -40,6 +41,9 @@ pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
         https_url: Some(server.https_url().to_string()),
         imaps: server.imaps_addr(),
         imap: Some(server.imap_addr()),
+        smtp: Some(server.smtp_addr()),
+        pop3s: Some(server.pop3s_addr()),
+        pop3: Some(server.pop3_addr()),
         ca_pem: server.ca_pem().as_bytes().to_vec(),
         token: None,
     };
@@ -53,6 +57,9 @@ pub async fn token_in_process(rec: &TokenRecording) -> Verdict {
         https_url: Some(server.https_url().to_string()),
         imaps: server.imaps_addr(),
         imap: Some(server.imap_addr()),
+        smtp: Some(server.smtp_addr()),
+        pop3s: Some(server.pop3s_addr()),
+        pop3: Some(server.pop3_addr()),
         ca_pem: server.ca_pem().as_bytes().to_vec(),
         token: None,
     };
@@ -128,10 +135,20 @@ fn wire_summary(rec: &ImapRecording) -> String {
                 .split_once(' ')
                 .map(|(t, rest)| if t == "*" { s.as_str() } else { rest })
                 .unwrap_or(s);
-            let interesting = text.starts_with("NO ")
-                || text.starts_with("BAD ")
-                || text.starts_with("* BYE")
-                || text.starts_with("OK AUTHENTICATE");
+            let interesting = match rec.protocol.as_str() {
+                // SMTP: the AUTH answer and every 4xx/5xx reply.
+                "smtp" => s.starts_with("235 ") || s.starts_with('4') || s.starts_with('5'),
+                "pop3" => s.starts_with("-ERR") || s.starts_with("+OK User successfully authenticated"),
+                _ => {
+                    text.starts_with("NO ")
+                        || text.starts_with("BAD ")
+                        || text.starts_with("* BYE")
+                        || text.starts_with("OK AUTHENTICATE")
+                }
+            };
+            // SMTP's and POP3's volatile brackets say nothing in a table.
+            let bare = s.replace(" [{*}]", "");
+            let text = if rec.protocol == "imap" { text } else { bare.as_str() };
             if interesting && !text.contains("signing off") && parts.last().map(String::as_str) != Some(text) {
                 parts.push(text.to_string());
             }
