@@ -72,6 +72,12 @@ pub async fn client_library(rec: &ImapRecording) -> Verdict {
     let Some((exit, step)) = rec.client_outcome.clone() else {
         return Verdict::Skip("no @client-outcome".into());
     };
+    // The scripted server speaks implicit TLS: IMAP on 993-style ports and POP3 on 995.
+    let protocol = match rec.protocol.as_str() {
+        "imap" => oauth_mail_check::Protocol::Imap,
+        "pop3" => oauth_mail_check::Protocol::Pop3,
+        p => return Verdict::Skip(format!("a {p} recording cannot be played to the client library")),
+    };
     let (tenant, client_id, credential) = match (&rec.signin, replay::demo_app(&rec.app)) {
         (Some(upn), _) => (
             "contoso.onmicrosoft.com",
@@ -95,10 +101,12 @@ pub async fn client_library(rec: &ImapRecording) -> Verdict {
         return Verdict::Fail(format!("{}: {e}", bundle.display()));
     }
     let delegated = rec.signin.is_some();
-    let mut cfg = oauth_mail_check::Config::new(tenant, client_id, credential, &rec.user);
+    let mut cfg = oauth_mail_check::Config::new(tenant, client_id, credential, &rec.user).with_protocol(protocol);
     cfg.authority = token_server.https_url().to_string();
     cfg.imap_host = "127.0.0.1".into();
     cfg.imap_port = addr.port();
+    cfg.pop3_host = "127.0.0.1".into();
+    cfg.pop3_port = addr.port();
     cfg.ca_file = Some(bundle.clone());
     if !delegated {
         cfg.scope = rec.scope.clone();

@@ -599,7 +599,9 @@ async fn play(rec: &ImapRecording, stream: tokio_rustls::server::TlsStream<TcpSt
                     }
                 }
                 let words: Vec<&[u8]> = out.splitn(3, |&b| b == b' ').collect();
-                last_sent_refusal = matches!(words.get(1), Some(&b"NO") | Some(&b"BAD") | Some(&b"BYE"));
+                // IMAP's NO/BAD/BYE, POP3's -ERR.
+                last_sent_refusal =
+                    matches!(words.get(1), Some(&b"NO") | Some(&b"BAD") | Some(&b"BYE")) || out.starts_with(b"-ERR");
                 let written = if trickle.is_zero() {
                     w.s.write_all(&out).await
                 } else {
@@ -639,7 +641,7 @@ async fn play(rec: &ImapRecording, stream: tokio_rustls::server::TlsStream<TcpSt
                         escape(expected)
                     ));
                 };
-                if let Err(why) = client_line_matches(expected, &got, &rec.user, &mut tags) {
+                if let Err(why) = client_line_matches(expected, &got, &rec.user, &mut tags, rec.protocol == "imap") {
                     return Verdict::Fail(format!(
                         "line {step}: first difference ({why})\n  expected C: {}\n  received C: {}",
                         escape(expected),
@@ -676,11 +678,18 @@ pub async fn trickle_write<W: tokio::io::AsyncWrite + Unpin>(
     w.flush().await
 }
 
-/// Compare a client's line with the recording: tags bind, XOAUTH2 blobs are decoded and
+/// Compare a client's line with the recording: IMAP tags bind, XOAUTH2 blobs are decoded and
 /// checked for structure and `user=`, the rest is compared (case-insensitively for the
 /// command name) with `{*}` wildcards.
-fn client_line_matches(expected: &str, got: &str, user: &str, tags: &mut Vec<(String, String)>) -> Result<(), String> {
-    let is_sasl_line = !expected.contains(' ') && expected.starts_with('{');
+fn client_line_matches(
+    expected: &str,
+    got: &str,
+    user: &str,
+    tags: &mut Vec<(String, String)>,
+    tagged: bool,
+) -> Result<(), String> {
+    // POP3 and SMTP lines have no tag: the whole line is compared.
+    let is_sasl_line = !tagged || (!expected.contains(' ') && expected.starts_with('{'));
     let (etag, erest, gtag, grest) = if is_sasl_line {
         ("", expected, "", got)
     } else {
