@@ -72,7 +72,13 @@ pub struct ImapRecording {
     /// [`escape`] (`\r`, `\n`, `\xNN`, `\\`) and no CRLF is added. Fuzz findings use it,
     /// because their lines hold NULs, bare LFs, non-UTF-8 and unterminated lines.
     pub escaped: bool,
+    /// Changes to the server's directory before the replay (`@setup:`), in-process only:
+    /// `smtp-auth-disabled-for-tenant` (Set-TransportConfig -SmtpClientAuthenticationDisabled $true).
+    pub setup: Vec<String>,
 }
+
+/// The `@setup:` values the in-process replay knows.
+pub const SETUPS: &[&str] = &["smtp-auth-disabled-for-tenant"];
 
 #[derive(Debug, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
@@ -104,6 +110,7 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
         golden: Vec::new(),
         protocol: "imap".into(),
         escaped: false,
+        setup: Vec::new(),
     };
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -157,6 +164,8 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
                         .parse()
                         .map_err(|_| err(n, format!("trickle-ms {value:?}: expected milliseconds")))?,
                 )),
+                "setup" if SETUPS.contains(&value.as_str()) => r.setup.push(value),
+                "setup" => return Err(err(n, format!("setup {value:?}: expected one of {SETUPS:?}"))),
                 "app" => r.app = value,
                 "signin" => r.signin = Some(value),
                 "scope" => r.scope = value,

@@ -47,6 +47,15 @@ pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
         ca_pem: server.ca_pem().as_bytes().to_vec(),
         token: None,
     };
+    for setup in &rec.setup {
+        let applied = match setup.as_str() {
+            "smtp-auth-disabled-for-tenant" => server.admin().set_transport_config(None, true),
+            other => return Verdict::Fail(format!("unknown @setup {other:?}")),
+        };
+        if let Err(e) = applied {
+            return Verdict::Fail(format!("@setup {setup}: {e}"));
+        }
+    }
     let advance = |s: i64| clock.advance(time::Duration::seconds(s));
     replay::imap_against_server(rec, &ep, Some(&advance)).await
 }
@@ -188,6 +197,9 @@ fn reproduce(rec: &ImapRecording) -> String {
     }
     if rec.lines.iter().any(|l| matches!(l, Line::Advance(_))) {
         s.push_str(", clock advanced");
+    }
+    if rec.setup.iter().any(|x| x == "smtp-auth-disabled-for-tenant") {
+        s.push_str(", `Set-TransportConfig -SmtpClientAuthenticationDisabled $true`");
     }
     s
 }

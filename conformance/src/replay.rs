@@ -315,6 +315,12 @@ pub async fn imap_against_server(rec: &ImapRecording, ep: &Endpoints, advance: O
     if advance.is_none() && rec.lines.iter().any(|l| matches!(l, Line::Advance(_))) {
         return Verdict::Skip("needs the server clock moved (in-process only)".into());
     }
+    if advance.is_none() && !rec.setup.is_empty() {
+        return Verdict::Skip(format!(
+            "needs the directory changed ({}; in-process only)",
+            rec.setup.join(", ")
+        ));
+    }
     let needs_token = rec
         .lines
         .iter()
