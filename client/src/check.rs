@@ -2,7 +2,7 @@
 
 use crate::assertion::{Alg, CertificateCredential};
 use crate::claims::Claims;
-use crate::diagnose;
+use crate::diagnose::{self, Protocol};
 use crate::imap::{Client, Line};
 use crate::report::{MessageLine, Report, Status, EXIT_ERROR, EXIT_REACHABLE, EXIT_REFUSED};
 use crate::token::{self, Delegated, Secretish, TokenOutcome};
@@ -68,7 +68,18 @@ pub struct Config {
     pub authority: String,
     pub imap_host: String,
     pub imap_port: u16,
+    /// IMAP: STARTTLS on a plain port; POP3: STLS on port 110. (SMTP always uses STARTTLS.)
     pub starttls: bool,
+    /// The protocol checked: IMAP (read a folder), SMTP (send a test message), POP3 (STAT, LIST).
+    pub protocol: Protocol,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub pop3_host: String,
+    pub pop3_port: u16,
+    /// SMTP: MAIL FROM and the header From (default: the mailbox).
+    pub from: Option<String>,
+    /// SMTP: the recipient (default: the mailbox itself).
+    pub to: Option<String>,
     /// Trust only this CA (e.g. mock-server's) instead of the system's.
     pub ca_file: Option<PathBuf>,
     pub scope: String,
@@ -103,6 +114,13 @@ impl Config {
             imap_host: "outlook.office365.com".into(),
             imap_port: 993,
             starttls: false,
+            protocol: Protocol::Imap,
+            smtp_host: "smtp.office365.com".into(),
+            smtp_port: 587,
+            pop3_host: "outlook.office365.com".into(),
+            pop3_port: 995,
+            from: None,
+            to: None,
             ca_file: None,
             scope: if delegated {
                 DELEGATED_SCOPE.into()
@@ -112,6 +130,19 @@ impl Config {
             list: 10,
             prompt: None,
         }
+    }
+
+    /// Switch to `protocol`; a delegated default scope follows it (SMTP.Send,
+    /// POP.AccessAsUser.All), an explicit one is kept.
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        if self.scope == DELEGATED_SCOPE {
+            self.scope = format!(
+                "https://outlook.office.com/{} offline_access",
+                protocol.delegated_scope()
+            );
+        }
+        self.protocol = protocol;
+        self
     }
 }
 
@@ -299,7 +330,7 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
                 );
             }
             if c.is_delegated() {
-                let ok = c.scp.iter().any(|s| s == "IMAP.AccessAsUser.All");
+                let ok = c.scp.iter().any(|s| s == cfg.protocol.delegated_scope());
                 r.step(
                     "token-permission",
                     if ok { Status::Ok } else { Status::Fail },
@@ -313,7 +344,7 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
                     ),
                 );
             } else {
-                let ok = c.roles.iter().any(|s| s == "IMAP.AccessAsApp");
+                let ok = c.roles.iter().any(|s| s == cfg.protocol.app_role());
                 r.step(
                     "token-permission",
                     if ok { Status::Ok } else { Status::Fail },
@@ -342,6 +373,12 @@ async fn steps(cfg: &Config, r: &mut Report) -> Result<(), u8> {
             );
             r.token = Some(c.clone());
         }
+    }
+
+    match cfg.protocol {
+        Protocol::Imap => {}
+        Protocol::Smtp => return crate::smtp::steps(cfg, r, tls, &access_token, claims.as_ref(), now).await,
+        Protocol::Pop3 => return crate::pop3::steps(cfg, r, tls, &access_token, claims.as_ref(), now).await,
     }
 
     // ---- IMAP ----

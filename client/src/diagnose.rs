@@ -4,6 +4,44 @@
 use crate::claims::Claims;
 use crate::token::AadError;
 
+/// The mail protocol checked; each has its own permission names and its own answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Imap,
+    Smtp,
+    Pop3,
+}
+
+impl Protocol {
+    /// The application permission (client credentials) Exchange wants.
+    pub fn app_role(self) -> &'static str {
+        match self {
+            Protocol::Imap => "IMAP.AccessAsApp",
+            Protocol::Smtp => "SMTP.SendAsApp",
+            Protocol::Pop3 => "POP.AccessAsApp",
+        }
+    }
+
+    /// The delegated permission Exchange wants.
+    pub fn delegated_scope(self) -> &'static str {
+        match self {
+            Protocol::Imap => "IMAP.AccessAsUser.All",
+            Protocol::Smtp => "SMTP.Send",
+            Protocol::Pop3 => "POP.AccessAsUser.All",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Imap => "IMAP",
+            Protocol::Smtp => "SMTP",
+            Protocol::Pop3 => "POP3",
+        }
+    }
+}
+
 /// An identity-platform refusal, explained.
 pub fn aad(e: &AadError, client_id: &str, tenant: &str) -> Vec<String> {
     let code = e.code().unwrap_or(0);
@@ -33,13 +71,20 @@ pub fn aad(e: &AadError, client_id: &str, tenant: &str) -> Vec<String> {
 
 /// `NO AUTHENTICATE failed.`: the checks, most likely first, for this token.
 pub fn authenticate_failed(c: Option<&Claims>, email: &str, now: i64) -> Vec<String> {
+    authenticate_failed_for(Protocol::Imap, c, email, now)
+}
+
+/// The refused sign-in of `protocol` (IMAP `NO AUTHENTICATE failed.`, SMTP `535 5.7.3`,
+/// POP3 `-ERR Authentication failure…`): the checks, most likely first, for this token.
+pub fn authenticate_failed_for(protocol: Protocol, c: Option<&Claims>, email: &str, now: i64) -> Vec<String> {
+    let (role, scope) = (protocol.app_role(), protocol.delegated_scope());
     let mut d = Vec::new();
     let Some(c) = c else {
         d.push("The token could not be decoded; send the access_token exactly as the token endpoint returned it, base64-encoded once inside the XOAUTH2 string.".into());
         return d;
     };
     if c.audience_is_graph() {
-        d.push(format!("The token is for Microsoft Graph ({}), which Exchange refuses. Request scope https://outlook.office365.com/.default (app) or https://outlook.office.com/IMAP.AccessAsUser.All (delegated).", c.aud));
+        d.push(format!("The token is for Microsoft Graph ({}), which Exchange refuses. Request scope https://outlook.office365.com/.default (app) or https://outlook.office.com/{scope} (delegated).", c.aud));
     } else if !c.audience_is_exchange() {
         d.push(format!(
             "The token's audience {:?} is not Exchange Online; request https://outlook.office365.com/.default.",
@@ -50,17 +95,23 @@ pub fn authenticate_failed(c: Option<&Claims>, email: &str, now: i64) -> Vec<Str
         d.push("The token has expired; request a new one.".into());
     }
     if c.is_delegated() {
-        if !c.scp.iter().any(|s| s == "IMAP.AccessAsUser.All") {
-            d.push("The delegated token lacks IMAP.AccessAsUser.All: add that permission of Office 365 Exchange Online and sign in again.".into());
+        if !c.scp.iter().any(|s| s == scope) {
+            d.push(format!("The delegated token lacks {scope}: add that permission of Office 365 Exchange Online and sign in again."));
         }
-        d.push(format!(
-            "user= must be the signed-in user ({}) or a mailbox that user has FullAccess to.",
-            c.upn.as_deref().unwrap_or("?")
-        ));
+        let upn = c.upn.as_deref().unwrap_or("?");
+        if protocol == Protocol::Smtp {
+            d.push(format!(
+                "user= must be the signed-in user ({upn}) or a mailbox that user has FullAccess or SendAs on: Add-MailboxPermission -Identity {email} -User {upn} -AccessRights FullAccess, or Add-RecipientPermission -Identity {email} -Trustee {upn} -AccessRights SendAs."
+            ));
+        } else {
+            d.push(format!(
+                "user= must be the signed-in user ({upn}) or a mailbox that user has FullAccess to."
+            ));
+        }
         return d;
     }
-    if !c.roles.iter().any(|r| r == "IMAP.AccessAsApp") {
-        d.push("The token has no IMAP.AccessAsApp role: in the app registration add the APPLICATION permission IMAP.AccessAsApp of 'Office 365 Exchange Online' (APIs my organization uses), then 'Grant admin consent'. A delegated permission does not put roles in a client-credentials token.".into());
+    if !c.roles.iter().any(|r| r == role) {
+        d.push(format!("The token has no {role} role: in the app registration add the APPLICATION permission {role} of 'Office 365 Exchange Online' (APIs my organization uses), then 'Grant admin consent'. A delegated permission does not put roles in a client-credentials token."));
     }
     d.push(format!(
         "Register the app's service principal in Exchange with the object id of the ENTERPRISE APPLICATION (Enterprise applications > {}), not the Object ID on the App registrations page: Remove-ServicePrincipal for any wrong entry (see Get-ServicePrincipal | fl), then New-ServicePrincipal -AppId {} -ObjectId {}",
@@ -77,6 +128,12 @@ pub fn authenticate_failed(c: Option<&Claims>, email: &str, now: i64) -> Vec<Str
 
 /// `BAD User is authenticated but not connected.`: the token is fine, the mailbox is not.
 pub fn not_connected(c: Option<&Claims>, email: &str) -> Vec<String> {
+    not_connected_for(Protocol::Imap, c, email)
+}
+
+/// IMAP's `BAD`/POP3's `-ERR User is authenticated but not connected.`: the token is
+/// fine, the mailbox is not.
+pub fn not_connected_for(protocol: Protocol, c: Option<&Claims>, email: &str) -> Vec<String> {
     let mut d = Vec::new();
     match c {
         Some(c) if c.is_delegated() => {
@@ -91,7 +148,88 @@ pub fn not_connected(c: Option<&Claims>, email: &str) -> Vec<String> {
         )),
         None => {}
     }
-    d.push(format!("Enable IMAP for the mailbox: Set-CASMailbox -Identity {email} -ImapEnabled $true (changes can take a while to apply)."));
+    let (name, switch) = match protocol {
+        Protocol::Pop3 => ("POP", "-PopEnabled"),
+        _ => ("IMAP", "-ImapEnabled"),
+    };
+    d.push(format!("Enable {name} for the mailbox: Set-CASMailbox -Identity {email} {switch} $true (changes can take a while to apply)."));
+    d
+}
+
+/// An SMTP refusal (`code` and the reply's text, enhanced status first), explained.
+/// `from` is the MAIL FROM address, `email` the XOAUTH2 `user=`.
+pub fn smtp(code: u16, text: &str, c: Option<&Claims>, email: &str, from: &str, now: i64) -> Vec<String> {
+    let mut d = Vec::new();
+    let who = c
+        .map(|c| {
+            if c.is_delegated() {
+                c.upn.clone().unwrap_or_else(|| c.oid.clone())
+            } else {
+                c.oid.clone()
+            }
+        })
+        .unwrap_or_else(|| "<user or service principal>".into());
+    if text.starts_with("5.7.139") && text.contains("disabled for the Tenant") {
+        d.push("SMTP AUTH (authenticated client submission) is turned off for the whole organization. Turn it on: Set-TransportConfig -SmtpClientAuthenticationDisabled $false (Exchange admin center > Settings > Mail flow), or only for this mailbox: Set-CASMailbox -Identity EMAIL -SmtpClientAuthenticationDisabled $false (https://aka.ms/smtp_auth_disabled).".replace("EMAIL", email));
+    } else if text.starts_with("5.7.139") && text.contains("disabled for the Mailbox") {
+        d.push(format!("SMTP AUTH is turned off for {email} (its own setting wins over the organization's): Set-CASMailbox -Identity {email} -SmtpClientAuthenticationDisabled $false, or $null to follow Set-TransportConfig (Microsoft 365 admin center > Users > Mail > Manage email apps > Authenticated SMTP)."));
+    } else if text.starts_with("5.7.139") {
+        d.push("Basic authentication (AUTH LOGIN/PLAIN with a password) is disabled in Exchange Online: authenticate with AUTH XOAUTH2 and an access token.".into());
+    } else if code == 535 {
+        d = authenticate_failed_for(Protocol::Smtp, c, email, now);
+    } else if text.starts_with("5.7.4") {
+        d.push("Exchange accepts only AUTH XOAUTH2 (and LOGIN, for basic authentication that is off), and only after STARTTLS: send EHLO, STARTTLS, EHLO again, then AUTH XOAUTH2.".into());
+    } else if text.starts_with("5.5.124") {
+        d.push(format!("The XOAUTH2 string's user= must be the mailbox's e-mail address ({email:?} is not one): user=<address>^Aauth=Bearer <token>^A^A, base64-encoded once."));
+    } else if text.starts_with("5.7.57") {
+        d.push("The message was sent before authenticating: STARTTLS, EHLO, AUTH XOAUTH2 must come before MAIL FROM (check that the client is configured to authenticate on port 587).".into());
+    } else if text.starts_with("4.2.0") && text.contains("STOREDRV") {
+        // AUTH said 235 for an app token; the mailbox logon happens at DATA.
+        d.push(format!("The token was accepted, but the app's service principal cannot open {email}: Add-MailboxPermission -Identity {email} -User {who} -AccessRights FullAccess (the service principal's object id is the enterprise application's)."));
+    } else if text.starts_with("5.2.252") || text.contains("SendAsDenied") {
+        d.push(format!("{email} may not send as {from}: send from {email} itself, or grant SendAs: Add-RecipientPermission -Identity {from} -Trustee {who} -AccessRights SendAs (or Send on behalf in the mailbox's delegation settings, which Exchange treats differently)."));
+    } else if text.starts_with("5.3.4") {
+        d.push("The message is larger than the mailbox's maximum send size: Set-Mailbox -Identity EMAIL -MaxSendSize 35MB (the organization's limit is 150 MB), or send a smaller message.".replace("EMAIL", email));
+    } else if code == 421 {
+        d.push(
+            "The server closed the connection after too many errors: fix the first refusal above, then reconnect."
+                .into(),
+        );
+    } else if code == 451 {
+        d.push(
+            "The server timed out waiting for this client: it must authenticate within a minute of connecting.".into(),
+        );
+    } else {
+        d.push(format!("Exchange refused with {code} {text}."));
+    }
+    d
+}
+
+/// A POP3 `-ERR` answer at `step`, explained.
+pub fn pop3(text: &str, c: Option<&Claims>, email: &str, now: i64) -> Vec<String> {
+    let mut d = Vec::new();
+    if text.starts_with("Authentication failure") {
+        d = authenticate_failed_for(Protocol::Pop3, c, email, now);
+    } else if text.contains("authenticated but not connected") {
+        d = not_connected_for(Protocol::Pop3, c, email);
+    } else if text.starts_with("Protocol error. Connection is closed. 10") {
+        d.push("Exchange's POP3 wants AUTH XOAUTH2 in two lines: send `AUTH XOAUTH2`, wait for `+ `, then the base64 string. A single-line AUTH with the initial response (e.g. Jakarta Mail's default) is refused: for Jakarta Mail set mail.pop3.auth.xoauth2.two.line.authentication.format=true.".into());
+        d.push(
+            "A SASL line over 4096 bytes is refused the same way: request a smaller token (fewer groups/claims)."
+                .into(),
+        );
+    } else if text.contains("AccessTokenExpired") {
+        d.push("The access token expired during the session: get a new token and reconnect.".into());
+    } else if text.starts_with("Command is not valid in this state") {
+        d.push(
+            "On port 110 send STLS (and start TLS) before authenticating; or use port 995 with TLS from the start."
+                .into(),
+        );
+    } else if text.starts_with("Basic authentication is disabled") {
+        d.push("USER/PASS (basic authentication) is disabled in Exchange Online: authenticate with AUTH XOAUTH2 and an access token.".into());
+    } else {
+        d.push(format!("Exchange refused with -ERR {text}."));
+    }
     d
 }
 

@@ -1,5 +1,6 @@
-//! `oauth-mail-check`: can this app read this mailbox with OAuth 2.0? Each step is
-//! printed `[OK]`/`[FAIL]`, and a failure comes with what to fix.
+//! `oauth-mail-check`: can this app read (IMAP, POP3) or send from (SMTP) this mailbox
+//! with OAuth 2.0? Each step is printed `[OK]`/`[FAIL]`, and a failure comes with what
+//! to fix.
 //!
 //! App-only (client credentials with a secret or a certificate) or delegated (password,
 //! device code, refresh token).
@@ -9,14 +10,14 @@
 
 use clap::Parser;
 use oauth_mail_check::assertion::Alg;
-use oauth_mail_check::{run, Config, Credential};
+use oauth_mail_check::{run, Config, Credential, Protocol};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Check OAuth 2.0 access to an Exchange Online (Office 365) mailbox over IMAP"
+    about = "Check OAuth 2.0 access to an Exchange Online (Office 365) mailbox over IMAP, POP3 or SMTP"
 )]
 struct Args {
     /// Tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com.
@@ -69,14 +70,35 @@ struct Args {
     imap_host: String,
     #[arg(long, default_value_t = 993)]
     imap_port: u16,
-    /// Plain connection upgraded with STARTTLS (port 143) instead of TLS from the start.
+    /// Plain connection upgraded with STARTTLS (IMAP, port 143) or STLS (POP3, port 110)
+    /// instead of TLS from the start. SMTP always uses STARTTLS.
     #[arg(long)]
     starttls: bool,
+    /// imap: sign in and list a folder; smtp: send a test message to the mailbox itself;
+    /// pop3: sign in, STAT and LIST.
+    #[arg(long, default_value = "imap", value_parser = ["imap", "smtp", "pop3"])]
+    protocol: String,
+    #[arg(long, default_value = "smtp.office365.com")]
+    smtp_host: String,
+    #[arg(long, default_value_t = 587)]
+    smtp_port: u16,
+    #[arg(long, default_value = "outlook.office365.com")]
+    pop3_host: String,
+    /// Default 995 (TLS), or 110 with --starttls.
+    #[arg(long)]
+    pop3_port: Option<u16>,
+    /// SMTP: the sender (MAIL FROM and From:), default the mailbox (--email).
+    #[arg(long)]
+    from: Option<String>,
+    /// SMTP: the recipient, default the mailbox itself.
+    #[arg(long)]
+    to: Option<String>,
     /// Trust only this CA (PEM) for HTTPS and IMAP, e.g. mock-server's.
     #[arg(long)]
     ca_file: Option<PathBuf>,
     /// Default: https://outlook.office365.com/.default (app), or
-    /// "https://outlook.office.com/IMAP.AccessAsUser.All offline_access" (delegated modes).
+    /// "https://outlook.office.com/IMAP.AccessAsUser.All offline_access" (delegated modes;
+    /// SMTP.Send or POP.AccessAsUser.All with --protocol smtp or pop3).
     #[arg(long)]
     scope: Option<String>,
     /// How many of the newest messages to list.
@@ -137,7 +159,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut cfg = Config::new(&args.tenant, &args.client_id, credential, &args.email);
+    let protocol = match args.protocol.as_str() {
+        "smtp" => Protocol::Smtp,
+        "pop3" => Protocol::Pop3,
+        _ => Protocol::Imap,
+    };
+    let mut cfg = Config::new(&args.tenant, &args.client_id, credential, &args.email).with_protocol(protocol);
+    cfg.smtp_host = args.smtp_host.clone();
+    cfg.smtp_port = args.smtp_port;
+    cfg.pop3_host = args.pop3_host.clone();
+    cfg.pop3_port = args.pop3_port.unwrap_or(if args.starttls { 110 } else { 995 });
+    cfg.from = args.from.clone();
+    cfg.to = args.to.clone();
     cfg.folder = args.folder.clone();
     cfg.authority = args.authority.clone();
     cfg.imap_host = args.imap_host.clone();

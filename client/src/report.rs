@@ -44,6 +44,9 @@ pub struct Report {
     pub token: Option<crate::claims::Claims>,
     pub message_count: Option<u32>,
     pub messages: Vec<MessageLine>,
+    /// SMTP: the Message-ID of the test message sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_message_id: Option<String>,
     /// The redacted HTTP and IMAP trace (`-v`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
@@ -59,6 +62,7 @@ impl Report {
             token: None,
             message_count: None,
             messages: Vec::new(),
+            sent_message_id: None,
             trace: Vec::new(),
         }
     }

@@ -78,3 +78,65 @@ async fn exit_codes_text_json_and_redacted_trace() {
         .expect("run");
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protocol_smtp_and_pop3_from_the_command_line() {
+    let server = MockServer::start().await;
+    let smtp_port = server.smtp_addr().port().to_string();
+    let pop3_port = server.pop3s_addr().port().to_string();
+    let sent = tokio::task::block_in_place(|| {
+        check(
+            &server,
+            1,
+            "poller-secret-value",
+            &[
+                "--protocol",
+                "smtp",
+                "--smtp-host",
+                "127.0.0.1",
+                "--smtp-port",
+                &smtp_port,
+                "-v",
+            ],
+        )
+    });
+    let out = String::from_utf8_lossy(&sent.stdout);
+    assert_eq!(sent.status.code(), Some(0), "{out}");
+    assert!(out.contains("[OK]   STARTTLS: TLS started"), "{out}");
+    assert!(
+        out.contains("from test.user@contoso.com to test.user@contoso.com: 250 2.6.0"),
+        "{out}"
+    );
+    let trace = String::from_utf8_lossy(&sent.stderr);
+    assert!(
+        trace.contains("SMTP > AUTH XOAUTH2 <XOAUTH2 user=test.user@contoso.com"),
+        "{trace}"
+    );
+    assert!(!trace.contains("eyJ") && !trace.contains("dXNlcj"), "{trace}");
+
+    let refused = tokio::task::block_in_place(|| {
+        check(
+            &server,
+            4,
+            "no-permission-secret",
+            &[
+                "--protocol",
+                "pop3",
+                "--pop3-host",
+                "127.0.0.1",
+                "--pop3-port",
+                &pop3_port,
+            ],
+        )
+    });
+    let out = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("[FAIL] STAT: -ERR User is authenticated but not connected."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Add-MailboxPermission -Identity test.user@contoso.com -User 00000000-0000-4000-8000-00000000c004 -AccessRights FullAccess"),
+        "{out}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The recording formats.
 //!
-//! **IMAP recordings** (`fixtures/recordings/imap/*.txt`) use the protocol's own
+//! **IMAP, SMTP and POP3 recordings** (`fixtures/recordings/{imap,smtp,pop3}/*.txt`) use
+//! the protocol's own
 //! notation: `C:` lines the client sends, `S:` lines the server answers, `#` comments,
 //! and `@key: value` directives. Placeholders are filled at replay time; `{*}` in an `S:`
 //! line matches any run of characters (volatile parts). See `fixtures/README.md`.
@@ -71,7 +72,13 @@ pub struct ImapRecording {
     /// [`escape`] (`\r`, `\n`, `\xNN`, `\\`) and no CRLF is added. Fuzz findings use it,
     /// because their lines hold NULs, bare LFs, non-UTF-8 and unterminated lines.
     pub escaped: bool,
+    /// Changes to the server's directory before the replay (`@setup:`), in-process only:
+    /// `smtp-auth-disabled-for-tenant` (Set-TransportConfig -SmtpClientAuthenticationDisabled $true).
+    pub setup: Vec<String>,
 }
+
+/// The `@setup:` values the in-process replay knows.
+pub const SETUPS: &[&str] = &["smtp-auth-disabled-for-tenant"];
 
 #[derive(Debug, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
@@ -103,6 +110,7 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
         golden: Vec::new(),
         protocol: "imap".into(),
         escaped: false,
+        setup: Vec::new(),
     };
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -112,6 +120,10 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
         }
         if let Some(rest) = line.strip_prefix("C: ") {
             r.lines.push(Line::C(rest.to_string()));
+        } else if line == "C:" {
+            // An empty line the client sends (the blank line of a message, an empty SASL
+            // response): trailing spaces are trimmed above.
+            r.lines.push(Line::C(String::new()));
         } else if let Some(rest) = line.strip_prefix("S: ") {
             r.lines.push(Line::S(rest.to_string()));
         } else if let Some(rest) = line.strip_prefix('@') {
@@ -152,6 +164,8 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
                         .parse()
                         .map_err(|_| err(n, format!("trickle-ms {value:?}: expected milliseconds")))?,
                 )),
+                "setup" if SETUPS.contains(&value.as_str()) => r.setup.push(value),
+                "setup" => return Err(err(n, format!("setup {value:?}: expected one of {SETUPS:?}"))),
                 "app" => r.app = value,
                 "signin" => r.signin = Some(value),
                 "scope" => r.scope = value,
@@ -256,7 +270,8 @@ impl TokenRecording {
     }
 }
 
-/// Every recording shipped in `dir` (`imap/*.txt`, `token/*.json`), sorted by name.
+/// Every recording shipped in `dir` (`imap/*.txt`, `smtp/*.txt`, `pop3/*.txt`,
+/// `token/*.json`), sorted by name within each folder.
 pub fn load_all(dir: &Path) -> Result<(Vec<ImapRecording>, Vec<TokenRecording>), String> {
     let mut imap = Vec::new();
     let mut token = Vec::new();
@@ -269,13 +284,24 @@ pub fn load_all(dir: &Path) -> Result<(Vec<ImapRecording>, Vec<TokenRecording>),
         v.sort();
         Ok(v)
     };
-    for p in list("imap", "txt")? {
-        let name = format!(
-            "imap/{}",
-            p.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
-        );
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        imap.push(parse_imap(&name, &text).map_err(|e| e.to_string())?);
+    for sub in ["imap", "smtp", "pop3"] {
+        // smtp/ and pop3/ are optional (a recordings folder of IMAP alone is valid).
+        if sub != "imap" && !dir.join(sub).is_dir() {
+            continue;
+        }
+        for p in list(sub, "txt")? {
+            let name = format!(
+                "{sub}/{}",
+                p.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+            );
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let mut r = parse_imap(&name, &text).map_err(|e| e.to_string())?;
+            // The folder names the protocol of smtp/ and pop3/ recordings.
+            if sub != "imap" {
+                r.protocol = sub.to_string();
+            }
+            imap.push(r);
+        }
     }
     for p in list("token", "json")? {
         let name = format!(

@@ -15,9 +15,10 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/recordings"))
 }
 
-/// Replay an IMAP recording against a fresh in-process mock (with its personality).
+/// Replay an IMAP, SMTP or POP3 recording against a fresh in-process mock (with its
+/// IMAP personality; SMTP and POP3 recordings are of the default, exo-2025).
 pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
-    if rec.protocol != "imap" {
+    if !matches!(rec.protocol.as_str(), "imap" | "smtp" | "pop3") {
         return Verdict::Skip(format!("a {} recording", rec.protocol));
     }
     let Some(personality) = mock_server::imap::Personality::parse(&rec.personality) else {
@@ -40,9 +41,21 @@ pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
         https_url: Some(server.https_url().to_string()),
         imaps: server.imaps_addr(),
         imap: Some(server.imap_addr()),
+        smtp: Some(server.smtp_addr()),
+        pop3s: Some(server.pop3s_addr()),
+        pop3: Some(server.pop3_addr()),
         ca_pem: server.ca_pem().as_bytes().to_vec(),
         token: None,
     };
+    for setup in &rec.setup {
+        let applied = match setup.as_str() {
+            "smtp-auth-disabled-for-tenant" => server.admin().set_transport_config(None, true),
+            other => return Verdict::Fail(format!("unknown @setup {other:?}")),
+        };
+        if let Err(e) = applied {
+            return Verdict::Fail(format!("@setup {setup}: {e}"));
+        }
+    }
     let advance = |s: i64| clock.advance(time::Duration::seconds(s));
     replay::imap_against_server(rec, &ep, Some(&advance)).await
 }
@@ -53,6 +66,9 @@ pub async fn token_in_process(rec: &TokenRecording) -> Verdict {
         https_url: Some(server.https_url().to_string()),
         imaps: server.imaps_addr(),
         imap: Some(server.imap_addr()),
+        smtp: Some(server.smtp_addr()),
+        pop3s: Some(server.pop3s_addr()),
+        pop3: Some(server.pop3_addr()),
         ca_pem: server.ca_pem().as_bytes().to_vec(),
         token: None,
     };
@@ -64,6 +80,12 @@ pub async fn token_in_process(rec: &TokenRecording) -> Verdict {
 pub async fn client_library(rec: &ImapRecording) -> Verdict {
     let Some((exit, step)) = rec.client_outcome.clone() else {
         return Verdict::Skip("no @client-outcome".into());
+    };
+    // The scripted server speaks implicit TLS: IMAP on 993-style ports and POP3 on 995.
+    let protocol = match rec.protocol.as_str() {
+        "imap" => oauth_mail_check::Protocol::Imap,
+        "pop3" => oauth_mail_check::Protocol::Pop3,
+        p => return Verdict::Skip(format!("a {p} recording cannot be played to the client library")),
     };
     let (tenant, client_id, credential) = match (&rec.signin, replay::demo_app(&rec.app)) {
         (Some(upn), _) => (
@@ -88,10 +110,12 @@ pub async fn client_library(rec: &ImapRecording) -> Verdict {
         return Verdict::Fail(format!("{}: {e}", bundle.display()));
     }
     let delegated = rec.signin.is_some();
-    let mut cfg = oauth_mail_check::Config::new(tenant, client_id, credential, &rec.user);
+    let mut cfg = oauth_mail_check::Config::new(tenant, client_id, credential, &rec.user).with_protocol(protocol);
     cfg.authority = token_server.https_url().to_string();
     cfg.imap_host = "127.0.0.1".into();
     cfg.imap_port = addr.port();
+    cfg.pop3_host = "127.0.0.1".into();
+    cfg.pop3_port = addr.port();
     cfg.ca_file = Some(bundle.clone());
     if !delegated {
         cfg.scope = rec.scope.clone();
@@ -128,10 +152,20 @@ fn wire_summary(rec: &ImapRecording) -> String {
                 .split_once(' ')
                 .map(|(t, rest)| if t == "*" { s.as_str() } else { rest })
                 .unwrap_or(s);
-            let interesting = text.starts_with("NO ")
-                || text.starts_with("BAD ")
-                || text.starts_with("* BYE")
-                || text.starts_with("OK AUTHENTICATE");
+            let interesting = match rec.protocol.as_str() {
+                // SMTP: the AUTH answer and every 4xx/5xx reply.
+                "smtp" => s.starts_with("235 ") || s.starts_with('4') || s.starts_with('5'),
+                "pop3" => s.starts_with("-ERR") || s.starts_with("+OK User successfully authenticated"),
+                _ => {
+                    text.starts_with("NO ")
+                        || text.starts_with("BAD ")
+                        || text.starts_with("* BYE")
+                        || text.starts_with("OK AUTHENTICATE")
+                }
+            };
+            // SMTP's and POP3's volatile brackets say nothing in a table.
+            let bare = s.replace(" [{*}]", "");
+            let text = if rec.protocol == "imap" { text } else { bare.as_str() };
             if interesting && !text.contains("signing off") && parts.last().map(String::as_str) != Some(text) {
                 parts.push(text.to_string());
             }
@@ -163,6 +197,9 @@ fn reproduce(rec: &ImapRecording) -> String {
     }
     if rec.lines.iter().any(|l| matches!(l, Line::Advance(_))) {
         s.push_str(", clock advanced");
+    }
+    if rec.setup.iter().any(|x| x == "smtp-auth-disabled-for-tenant") {
+        s.push_str(", `Set-TransportConfig -SmtpClientAuthenticationDisabled $true`");
     }
     s
 }

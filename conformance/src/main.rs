@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(about = "Replay the documented Exchange Online / Entra ID exchanges against servers and clients")]
 struct Args {
-    /// Folder with imap/*.txt and token/*.json.
+    /// Folder with imap/*.txt, smtp/*.txt, pop3/*.txt and token/*.json.
     #[arg(long, global = true)]
     recordings: Option<PathBuf>,
     #[command(subcommand)]
@@ -34,6 +34,15 @@ enum Cmd {
         /// Its STARTTLS port: imap://host:port.
         #[arg(long)]
         starttls_target: Option<String>,
+        /// Its SMTP submission port (STARTTLS): smtp://host:port.
+        #[arg(long)]
+        smtp_target: Option<String>,
+        /// Its POP3 implicit-TLS port: pop3s://host:port.
+        #[arg(long)]
+        pop3s_target: Option<String>,
+        /// Its POP3 STLS port: pop3://host:port.
+        #[arg(long)]
+        pop3_target: Option<String>,
         /// Its identity platform (for tokens and token recordings): https://host:port.
         #[arg(long)]
         identity: Option<String>,
@@ -338,6 +347,9 @@ async fn run(args: Args) -> Result<bool> {
             filter,
             target,
             starttls_target,
+            smtp_target,
+            pop3s_target,
+            pop3_target,
             identity,
             ca_file,
             token: fixed,
@@ -351,6 +363,9 @@ async fn run(args: Args) -> Result<bool> {
                         https_url: identity.clone(),
                         imaps: addr(t, "imaps://")?,
                         imap: starttls_target.as_deref().map(|s| addr(s, "imap://")).transpose()?,
+                        smtp: smtp_target.as_deref().map(|s| addr(s, "smtp://")).transpose()?,
+                        pop3s: pop3s_target.as_deref().map(|s| addr(s, "pop3s://")).transpose()?,
+                        pop3: pop3_target.as_deref().map(|s| addr(s, "pop3://")).transpose()?,
                         ca_pem: std::fs::read(ca)?,
                         token: fixed.clone(),
                     })

@@ -70,6 +70,11 @@ pub struct Endpoints {
     pub https_url: Option<String>,
     pub imaps: SocketAddr,
     pub imap: Option<SocketAddr>,
+    /// SMTP submission (plain, STARTTLS), for `@protocol: smtp` recordings.
+    pub smtp: Option<SocketAddr>,
+    /// POP3 with implicit TLS (995) and with STLS (110), for `@protocol: pop3` recordings.
+    pub pop3s: Option<SocketAddr>,
+    pub pop3: Option<SocketAddr>,
     pub ca_pem: Vec<u8>,
     /// A fixed token to use instead of asking the identity platform.
     pub token: Option<String>,
@@ -93,6 +98,13 @@ pub async fn fetch_token(ep: &Endpoints, app: &str, scope: &str, signin: Option<
     let base = ep.https_url.as_ref().ok_or("no token endpoint and no --token")?;
     if let Some(upn) = signin {
         let password = demo_password(upn).ok_or_else(|| format!("{upn} cannot sign in"))?;
+        // A recording may name its delegated scope (SMTP.Send, POP.AccessAsUser.All);
+        // the app default `.default` means IMAP's.
+        let scope = if scope.starts_with("https://outlook.office.com/") {
+            scope
+        } else {
+            DELEGATED_SCOPE
+        };
         let http = http_client(&ep.ca_pem)?;
         let r: serde_json::Value = http
             .post(format!("{base}/contoso.onmicrosoft.com/oauth2/v2.0/token"))
@@ -101,7 +113,7 @@ pub async fn fetch_token(ep: &Endpoints, app: &str, scope: &str, signin: Option<
                 ("client_id", "00000000-0000-4000-8000-00000000a008"),
                 ("username", upn),
                 ("password", password),
-                ("scope", DELEGATED_SCOPE),
+                ("scope", scope),
             ])
             .send()
             .await
@@ -269,20 +281,45 @@ pub fn check_golden(rec: &ImapRecording) -> Verdict {
     Verdict::Pass
 }
 
-/// Replay against a server: send the `C:` lines, compare every `S:` line.
-/// `advance` moves the server's clock (None: the target's clock cannot be moved).
+/// The answer to a `C:` line that starts TLS on a plain connection, if it is one: IMAP
+/// `<tag> STARTTLS` → `<tag> OK`, SMTP `STARTTLS` → `220`, POP3 `STLS` → `+OK`.
+fn upgrade_answer(protocol: &str, line: &str) -> Option<String> {
+    match protocol {
+        "smtp" if line.eq_ignore_ascii_case("STARTTLS") => Some("220".into()),
+        "pop3" if line.eq_ignore_ascii_case("STLS") => Some("+OK".into()),
+        "imap"
+            if line
+                .split(' ')
+                .nth(1)
+                .is_some_and(|w| w.eq_ignore_ascii_case("STARTTLS")) =>
+        {
+            line.split(' ').next().map(|t| format!("{t} OK"))
+        }
+        _ => None,
+    }
+}
+
+/// Replay against a server (IMAP, SMTP or POP3, by `@protocol`): send the `C:` lines,
+/// compare every `S:` line. `advance` moves the server's clock (None: the target's clock
+/// cannot be moved).
 pub async fn imap_against_server(rec: &ImapRecording, ep: &Endpoints, advance: Option<&dyn Fn(i64)>) -> Verdict {
     if let v @ Verdict::Fail(_) = check_golden(rec) {
         return v;
     }
-    if rec.protocol != "imap" {
+    if !matches!(rec.protocol.as_str(), "imap" | "smtp" | "pop3") {
         return Verdict::Skip(format!(
-            "a {} recording (only IMAP is replayed against servers)",
+            "a {} recording (IMAP, SMTP and POP3 are replayed against servers)",
             rec.protocol
         ));
     }
     if advance.is_none() && rec.lines.iter().any(|l| matches!(l, Line::Advance(_))) {
         return Verdict::Skip("needs the server clock moved (in-process only)".into());
+    }
+    if advance.is_none() && !rec.setup.is_empty() {
+        return Verdict::Skip(format!(
+            "needs the directory changed ({}; in-process only)",
+            rec.setup.join(", ")
+        ));
     }
     let needs_token = rec
         .lines
@@ -300,18 +337,27 @@ pub async fn imap_against_server(rec: &ImapRecording, ep: &Endpoints, advance: O
         Ok(c) => c,
         Err(e) => return Verdict::Fail(e),
     };
-    let addr = match rec.transport {
-        Transport::Tls => ep.imaps,
-        Transport::StartTls => match ep.imap {
-            Some(a) => a,
-            None => return Verdict::Skip("no STARTTLS port given".into()),
-        },
+    // SMTP submission always starts plain (port 587) and upgrades with STARTTLS.
+    let transport = if rec.protocol == "smtp" {
+        Transport::StartTls
+    } else {
+        rec.transport.clone()
+    };
+    let addr = match (rec.protocol.as_str(), &transport) {
+        ("imap", Transport::Tls) => Some(ep.imaps),
+        ("imap", Transport::StartTls) => ep.imap,
+        ("smtp", _) => ep.smtp,
+        ("pop3", Transport::Tls) => ep.pop3s,
+        _ => ep.pop3,
+    };
+    let Some(addr) = addr else {
+        return Verdict::Skip(format!("no {} port given for a {transport:?} recording", rec.protocol));
     };
     let tcp = match tokio::time::timeout(STEP_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(t)) => t,
         _ => return Verdict::Fail(format!("cannot connect to {addr}")),
     };
-    let io = match rec.transport {
+    let io = match transport {
         Transport::Tls => match connector.connect(localhost(), tcp).await {
             Ok(s) => Io::Tls(Box::new(s)),
             Err(e) => return Verdict::Fail(format!("TLS: {e}")),
@@ -319,7 +365,8 @@ pub async fn imap_against_server(rec: &ImapRecording, ep: &Endpoints, advance: O
         Transport::StartTls => Io::Plain(tcp),
     };
     let mut wire = Wire { io, buf: Vec::new() };
-    let mut starttls_tag: Option<String> = None;
+    // The answer that, once received, starts TLS (after STARTTLS/STLS).
+    let mut upgrade_on: Option<String> = None;
     for (i, line) in rec.lines.iter().enumerate() {
         let step = i + 1;
         match line {
@@ -341,12 +388,8 @@ pub async fn imap_against_server(rec: &ImapRecording, ep: &Endpoints, advance: O
             }
             Line::C(c) => {
                 let filled = fill(c, &rec.user, &token);
-                if filled
-                    .split(' ')
-                    .nth(1)
-                    .is_some_and(|w| w.eq_ignore_ascii_case("STARTTLS"))
-                {
-                    starttls_tag = filled.split(' ').next().map(str::to_string);
+                if let Some(answer) = upgrade_answer(&rec.protocol, &filled) {
+                    upgrade_on = Some(answer);
                 }
                 if let Err(e) = wire.send(&filled).await {
                     return Verdict::Fail(format!("line {step}: {e}"));
@@ -386,9 +429,9 @@ pub async fn imap_against_server(rec: &ImapRecording, ep: &Endpoints, advance: O
                         ))
                     }
                     Some(g) if glob(&expected_filled, &g) => {
-                        if let Some(t) = &starttls_tag {
-                            if g.starts_with(&format!("{t} OK")) {
-                                starttls_tag = None;
+                        if let Some(t) = &upgrade_on {
+                            if g.starts_with(t.as_str()) {
+                                upgrade_on = None;
                                 let Io::Plain(tcp) = std::mem::replace(&mut wire.io, Io::Gone) else {
                                     return Verdict::Fail("STARTTLS on a TLS connection".into());
                                 };
@@ -562,7 +605,9 @@ async fn play(rec: &ImapRecording, stream: tokio_rustls::server::TlsStream<TcpSt
                     }
                 }
                 let words: Vec<&[u8]> = out.splitn(3, |&b| b == b' ').collect();
-                last_sent_refusal = matches!(words.get(1), Some(&b"NO") | Some(&b"BAD") | Some(&b"BYE"));
+                // IMAP's NO/BAD/BYE, POP3's -ERR.
+                last_sent_refusal =
+                    matches!(words.get(1), Some(&b"NO") | Some(&b"BAD") | Some(&b"BYE")) || out.starts_with(b"-ERR");
                 let written = if trickle.is_zero() {
                     w.s.write_all(&out).await
                 } else {
@@ -602,7 +647,7 @@ async fn play(rec: &ImapRecording, stream: tokio_rustls::server::TlsStream<TcpSt
                         escape(expected)
                     ));
                 };
-                if let Err(why) = client_line_matches(expected, &got, &rec.user, &mut tags) {
+                if let Err(why) = client_line_matches(expected, &got, &rec.user, &mut tags, rec.protocol == "imap") {
                     return Verdict::Fail(format!(
                         "line {step}: first difference ({why})\n  expected C: {}\n  received C: {}",
                         escape(expected),
@@ -639,11 +684,18 @@ pub async fn trickle_write<W: tokio::io::AsyncWrite + Unpin>(
     w.flush().await
 }
 
-/// Compare a client's line with the recording: tags bind, XOAUTH2 blobs are decoded and
+/// Compare a client's line with the recording: IMAP tags bind, XOAUTH2 blobs are decoded and
 /// checked for structure and `user=`, the rest is compared (case-insensitively for the
 /// command name) with `{*}` wildcards.
-fn client_line_matches(expected: &str, got: &str, user: &str, tags: &mut Vec<(String, String)>) -> Result<(), String> {
-    let is_sasl_line = !expected.contains(' ') && expected.starts_with('{');
+fn client_line_matches(
+    expected: &str,
+    got: &str,
+    user: &str,
+    tags: &mut Vec<(String, String)>,
+    tagged: bool,
+) -> Result<(), String> {
+    // POP3 and SMTP lines have no tag: the whole line is compared.
+    let is_sasl_line = !tagged || (!expected.contains(' ') && expected.starts_with('{'));
     let (etag, erest, gtag, grest) = if is_sasl_line {
         ("", expected, "", got)
     } else {
