@@ -114,11 +114,25 @@ async fn instance_discovery_vouches_for_us_and_for_microsoft_only() {
         r.json["tenant_discovery_endpoint"],
         format!("{base}/{CONTOSO}/v2.0/.well-known/openid-configuration")
     );
-    assert_eq!(r.json["metadata"][0]["aliases"], serde_json::json!([host]));
+    // Entra's public cloud first, exactly as recorded; the mock's own host as a cloud of its own.
+    assert_eq!(
+        r.json["metadata"][0],
+        serde_json::json!({"preferred_network": "login.microsoftonline.com", "preferred_cache": "login.windows.net",
+            "aliases": ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"]})
+    );
+    let metadata = r.json["metadata"].as_array().expect("metadata");
+    assert!(
+        metadata
+            .iter()
+            .any(|m| m["aliases"] == serde_json::json!([host]) && m["preferred_cache"] == host),
+        "{}",
+        r.json
+    );
     // MSAL Python's hidden alias lookup names Microsoft's host.
     let r = get(&c, &format!("{base}/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.microsoftonline.com/common/oauth2/authorize")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["metadata"][0]["preferred_network"], "login.microsoftonline.com");
+    assert_eq!(r.json["metadata"][0]["preferred_cache"], "login.windows.net");
     let r = get(&c, &format!("{base}/common/discovery/instance?api-version=1.1&authorization_endpoint=https://evil.example.com/t/oauth2/authorize")).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json["error"], "invalid_instance");

@@ -39,7 +39,7 @@ async fn select_and_list_speak_exchange() {
         [
             "* LIST (\\HasNoChildren \\Trash) \"/\" \"Deleted Items\"\r\n",
             "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts\r\n",
-            "* LIST (\\HasNoChildren) \"/\" INBOX\r\n",
+            "* LIST (\\Marked \\HasNoChildren) \"/\" INBOX\r\n",
             "* LIST (\\HasNoChildren \\Junk) \"/\" \"Junk Email\"\r\n",
             "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Items\"\r\n",
             "A2 OK LIST completed.\r\n",
@@ -85,7 +85,7 @@ async fn fetch_the_items_mail_clients_ask_for() {
 
     let r = c.cmd("A3", "UID FETCH 3 (BODYSTRUCTURE)").await;
     assert!(
-        r[0].starts_with("* 3 FETCH (UID 3 BODYSTRUCTURE ((\"TEXT\" \"plain\""),
+        r[0].starts_with("* 3 FETCH (UID 3 BODYSTRUCTURE ((\"text\" \"plain\""),
         "{}",
         r[0]
     );

@@ -99,13 +99,10 @@ pub fn instance_discovery(
     our_authorities: &[String],
     authorization_endpoint: Option<&str>,
 ) -> Option<Value> {
+    let ours_by_base = url_authority(base).unwrap_or_default();
     let Some(endpoint) = authorization_endpoint else {
         // No endpoint named: describe ourselves.
-        return Some(instance_document(
-            base,
-            &url_authority(base).unwrap_or_default(),
-            "common",
-        ));
+        return Some(instance_document(base, &ours_by_base, "common"));
     };
     let host = url_authority(endpoint)?;
     let tenant = endpoint
@@ -115,24 +112,48 @@ pub fn instance_discovery(
         .unwrap_or("common");
     let bare_host = host.split(':').next().unwrap_or_default();
     let ours = our_authorities.iter().any(|a| a.eq_ignore_ascii_case(&host));
-    (ours || MICROSOFT_HOSTS.contains(&bare_host)).then(|| instance_document(&format!("https://{host}"), &host, tenant))
+    if ours {
+        Some(instance_document(&format!("https://{host}"), &host, tenant))
+    } else if MICROSOFT_HOSTS.contains(&bare_host) {
+        // Entra answers with `tenant_discovery_endpoint` on the host that was named.
+        Some(instance_document(&format!("https://{host}"), &ours_by_base, tenant))
+    } else {
+        None
+    }
 }
 
-fn instance_document(base: &str, host: &str, tenant: &str) -> Value {
-    let bare = host.split(':').next().unwrap_or_default();
-    let aliases: Vec<&str> = if MICROSOFT_HOSTS.contains(&bare) {
-        MICROSOFT_HOSTS.to_vec()
-    } else {
-        vec![host]
-    };
+/// Entra's metadata, verbatim and in its order (recorded from login.microsoftonline.com on
+/// 2021-09-24 in the Azure SDK for JS test recordings, and in MSAL.js's own test data,
+/// https://github.com/AzureAD/microsoft-authentication-library-for-js/blob/dev/lib/msal-common/test/test_kit/StringConstants.ts):
+/// the public cloud is cached under `login.windows.net`, which MSAL uses as the token
+/// cache's `environment`, whichever alias the authority names.
+fn entra_metadata() -> Vec<Value> {
+    vec![
+        json!({"preferred_network": "login.microsoftonline.com", "preferred_cache": "login.windows.net", "aliases": MICROSOFT_HOSTS}),
+        json!({"preferred_network": "login.partner.microsoftonline.cn", "preferred_cache": "login.partner.microsoftonline.cn", "aliases": ["login.partner.microsoftonline.cn", "login.chinacloudapi.cn"]}),
+        json!({"preferred_network": "login.microsoftonline.de", "preferred_cache": "login.microsoftonline.de", "aliases": ["login.microsoftonline.de"]}),
+        json!({"preferred_network": "login.microsoftonline.us", "preferred_cache": "login.microsoftonline.us", "aliases": ["login.microsoftonline.us", "login.usgovcloudapi.net"]}),
+        json!({"preferred_network": "login-us.microsoftonline.com", "preferred_cache": "login-us.microsoftonline.com", "aliases": ["login-us.microsoftonline.com"]}),
+    ]
+}
+
+/// Entra's clouds, then the mock's own `host[:port]` as a cloud of its own: MSAL looks up
+/// the entry whose `aliases` hold its authority's host, so a mock authority is accepted
+/// and cached under itself (an unconfirmed extension: Entra knows no such host).
+fn instance_document(base: &str, our_host: &str, tenant: &str) -> Value {
+    let mut metadata = entra_metadata();
+    let bare = our_host.split(':').next().unwrap_or_default();
+    if !our_host.is_empty() && !MICROSOFT_HOSTS.contains(&bare) {
+        metadata.push(json!({
+            "preferred_network": our_host,
+            "preferred_cache": our_host,
+            "aliases": [our_host],
+        }));
+    }
     json!({
         "tenant_discovery_endpoint": format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",
-        "metadata": [{
-            "preferred_network": aliases[0],
-            "preferred_cache": aliases[0],
-            "aliases": aliases,
-        }]
+        "metadata": metadata,
     })
 }
 

@@ -65,6 +65,49 @@ fn data(out: &mut Vec<u8>, d: Data<'_>) {
     out.extend_from_slice(&ResponseCodec::default().encode(&Response::Data(d)).dump());
 }
 
+/// imap-codec writes the media type of a text part as `"TEXT"`; Exchange writes it in
+/// lower case as the other types: `("text" "plain" ("charset" "ISO-8859-1") …` in
+/// https://github.com/jstedfast/MailKit/issues/919 and `("text" "html" ("charset" "utf-8") …`
+/// in https://github.com/pmengal/MailSystem.NET/issues/23. Rewrites every `("TEXT" ` token in
+/// an encoded FETCH response outside quoted strings' contents and literals, in place.
+fn lower_case_text_type(line: &mut [u8]) {
+    const TOKEN: &[u8] = b"(\"TEXT\" ";
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b'"' => {
+                // Skip a quoted string that is not the token (escapes included).
+                i += 1;
+                while i < line.len() && line[i] != b'"' {
+                    i += if line[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' => {
+                // A literal: `{n}` or `{n+}`, CRLF, n bytes that are never rewritten.
+                let digits_end = line[i + 1..]
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .map_or(line.len(), |p| i + 1 + p);
+                let n: usize = std::str::from_utf8(&line[i + 1..digits_end])
+                    .ok()
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0);
+                let crlf = line[digits_end..]
+                    .windows(2)
+                    .position(|w| w == b"\r\n")
+                    .map_or(line.len(), |p| digits_end + p + 2);
+                i = crlf.saturating_add(n);
+            }
+            b'(' if line[i..].starts_with(TOKEN) => {
+                line[i + 2..i + 6].make_ascii_lowercase();
+                i += TOKEN.len();
+            }
+            _ => i += 1,
+        }
+    }
+}
+
 fn folder_name(m: &ImapMailbox<'_>) -> String {
     match m {
         ImapMailbox::Inbox => "INBOX".into(),
@@ -493,9 +536,15 @@ impl MailState {
         data(out, Data::Exists(snap.entries.len() as u32));
         data(out, Data::Recent(0));
         out.extend_from_slice(b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $MDNSent)\r\n");
-        out.extend_from_slice(
-            b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $MDNSent)] Permanent flags\r\n",
-        );
+        // EXAMINE: Exchange keeps the FLAGS line but answers an empty PERMANENTFLAGS list
+        // (outlook.office365.com, https://github.com/jstedfast/MailKit/issues/1446).
+        if read_only {
+            out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Permanent flags\r\n");
+        } else {
+            out.extend_from_slice(
+                b"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $MDNSent)] Permanent flags\r\n",
+            );
+        }
         if let Some(pos) = snap.entries.iter().position(|(_, f)| !f.seen()) {
             out.extend_from_slice(format!("* OK [UNSEEN {}] Is the first unseen message\r\n", pos + 1).as_bytes());
         }
@@ -660,7 +709,9 @@ impl MailState {
                 }
             }
             if let Ok(items) = Vec1::try_from(items) {
+                let start = out.len();
                 data(out, Data::Fetch { seq: nz(seq), items });
+                lower_case_text_type(&mut out[start..]);
             }
         }
         self.announce_new(out);
@@ -849,6 +900,16 @@ impl MailState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_media_type_is_lower_case_outside_literals() {
+        let mut line = b"* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"plain\" NIL NIL NIL \"7bit\" 1 1)(\"TEXT\" \"html\" NIL NIL NIL \"7bit\" 1 1) \"alternative\") ENVELOPE (NIL \"(\\\"TEXT\\\" x\" NIL NIL NIL NIL NIL NIL NIL NIL) BODY[] {10}\r\n(\"TEXT\" a))\r\n".to_vec();
+        lower_case_text_type(&mut line);
+        assert_eq!(
+            String::from_utf8_lossy(&line),
+            "* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 1 1) \"alternative\") ENVELOPE (NIL \"(\\\"TEXT\\\" x\" NIL NIL NIL NIL NIL NIL NIL NIL) BODY[] {10}\r\n(\"TEXT\" a))\r\n"
+        );
+    }
 
     #[test]
     fn list_wildcards() {

@@ -319,7 +319,21 @@ impl Session {
                     let message = framed.message();
                     return Some(match self.expects() {
                         Expect::SaslResponse => self.sasl_response(trim_crlf(message)),
-                        Expect::IdleDone => self.idle_done(trim_crlf(message).eq_ignore_ascii_case(b"DONE")),
+                        Expect::IdleDone => {
+                            let line = trim_crlf(message);
+                            match valid_tag(line).filter(|_| line.contains(&b' ')) {
+                                // A command instead of DONE: Exchange answers it with its own
+                                // tag and stays in IDLE ("TAG6 LOGOUT" during IDLE got
+                                // "TAG6 BAD Command received in Invalid state.",
+                                // https://github.com/Webklex/php-imap/issues/258).
+                                Some(tag) if !line.eq_ignore_ascii_case(b"DONE") => {
+                                    let mut r = Reply::new();
+                                    r.tagged(&tag, p::INVALID_STATE);
+                                    r
+                                }
+                                _ => self.idle_done(line.eq_ignore_ascii_case(b"DONE")),
+                            }
+                        }
                         Expect::Command => match CommandCodec::default().decode(message) {
                             Ok((b"", cmd)) => self.command(cmd),
                             _ => self.undecodable(message),

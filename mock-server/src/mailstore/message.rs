@@ -389,6 +389,18 @@ fn disposition_tail(x: &MimeExtras) -> Disposition<'static> {
     }
 }
 
+/// A multipart's extension data ends after the language: Exchange writes
+/// `"mixed" ("boundary" "…") NIL NIL` with no body location
+/// (https://github.com/pmengal/MailSystem.NET/issues/23, Exchange 2016/Online), where a
+/// single part carries all four fields (`… NIL NIL NIL NIL`, same capture).
+fn multipart_tail(x: &MimeExtras) -> Disposition<'static> {
+    let mut d = disposition_tail(x);
+    if let Some(language) = &mut d.tail {
+        language.tail = None;
+    }
+    d
+}
+
 fn body_structure(raw: &[u8], part: &MimePart, extended: bool) -> BodyStructure<'static> {
     let header = &raw[part.header.clone()];
     let x = mime_extras(header);
@@ -400,7 +412,7 @@ fn body_structure(raw: &[u8], part: &MimePart, extended: bool) -> BodyStructure<
                 subtype: istring(part.subtype.as_bytes()),
                 extension_data: extended.then(|| MultiPartExtensionData {
                     parameter_list: params_list(&part.params),
-                    tail: Some(disposition_tail(&x)),
+                    tail: Some(multipart_tail(&x)),
                 }),
             };
         }

@@ -523,11 +523,18 @@ impl Mailbox {
             .iter()
             .map(|f| {
                 let has_children = state.folders.iter().any(|c| is_inferior(&c.name, &f.name));
-                let mut attributes = vec![if has_children {
+                let mut attributes = Vec::new();
+                // Exchange lists INBOX as `(\Marked \HasNoChildren)` (outlook.office365.com,
+                // https://github.com/jstedfast/MailKit/issues/1446, an INBOX with unseen mail).
+                // When it drops `\Marked` is not captured: here, once nothing is unseen.
+                if f.name == "INBOX" && f.messages.iter().any(|m| !m.flags.seen()) {
+                    attributes.push("\\Marked");
+                }
+                attributes.push(if has_children {
                     "\\HasChildren"
                 } else {
                     "\\HasNoChildren"
-                }];
+                });
                 attributes.extend(f.special);
                 FolderInfo {
                     name: f.name.clone(),

@@ -156,7 +156,7 @@ fn list_matches_exchange_order_and_attributes() {
     let attrs = |n: &str| list.iter().find(|f| f.name == n).expect("listed").attributes.clone();
     assert_eq!(attrs("Archive"), ["\\HasChildren"]);
     assert_eq!(attrs("Archive/2022"), ["\\HasNoChildren"]);
-    assert_eq!(attrs("INBOX"), ["\\HasNoChildren"]);
+    assert_eq!(attrs("INBOX"), ["\\Marked", "\\HasNoChildren"]);
     assert_eq!(attrs("Sent Items"), ["\\HasNoChildren", "\\Sent"]);
     assert_eq!(attrs("Deleted Items"), ["\\HasNoChildren", "\\Trash"]);
     assert_eq!(attrs("Drafts"), ["\\HasNoChildren", "\\Drafts"]);
@@ -177,7 +177,7 @@ fn create_delete_subscribe() {
     assert!(mbx.exists("INBOX/Sub"));
     assert_eq!(
         mbx.list().iter().find(|f| f.name == "INBOX").expect("inbox").attributes,
-        ["\\HasChildren"]
+        ["\\Marked", "\\HasChildren"]
     );
     assert!(matches!(mbx.delete("INBOX"), Err(StoreError::CannotDeleteInbox)));
     assert!(matches!(mbx.delete("inbox"), Err(StoreError::CannotDeleteInbox)));
@@ -332,7 +332,7 @@ fn body_structures() {
         bs(2, true),
         "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 67 3 NIL NIL NIL NIL)\
          (\"TEXT\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 113 2 NIL NIL NIL NIL) \
-         \"alternative\" (\"boundary\" \"=_alt_0002\") NIL NIL NIL))\r\n"
+         \"alternative\" (\"boundary\" \"=_alt_0002\") NIL NIL))\r\n"
     );
     assert_eq!(
         bs(3, false),
@@ -343,7 +343,7 @@ fn body_structures() {
         bs(3, true),
         "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 50 1 NIL NIL NIL NIL)\
          (\"TEXT\" \"plain\" (\"name\" \"notes.txt\") NIL NIL \"base64\" 64 1 NIL (\"attachment\" (\"filename\" \"notes.txt\")) NIL NIL) \
-         \"mixed\" (\"boundary\" \"=_mixed_0003\") NIL NIL NIL))\r\n"
+         \"mixed\" (\"boundary\" \"=_mixed_0003\") NIL NIL))\r\n"
     );
     assert_eq!(
         bs(4, false),
