@@ -139,13 +139,8 @@ pub fn app(nn: u32) -> Option<App> {
 /// A client-credentials token for `app` and the Exchange resource, asked of the server at
 /// `https_addr` over HTTPS as a client would (see [`crate::MockServer::app_token`] for why a
 /// request rather than minting in-process). `Err` carries the server's answer.
-pub(crate) async fn request_app_token(https_addr: SocketAddr, ca_pem: &str, app: App) -> Result<String, String> {
-    let secret = app.secret.ok_or_else(|| {
-        format!(
-            "{} is a public client: it has no client-credentials token",
-            app.display_name
-        )
-    })?;
+pub(crate) async fn request_app_token(https_addr: SocketAddr, ca_pem: &str, app: App) -> Result<String, AppTokenError> {
+    let secret = app.secret.ok_or(AppTokenError::PublicClient(app.display_name))?;
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "client_credentials")
         .append_pair("client_id", app.client_id)
@@ -156,17 +151,35 @@ pub(crate) async fn request_app_token(https_addr: SocketAddr, ca_pem: &str, app:
         .header(http::header::HOST, https_addr.to_string())
         .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| format!("token request: {e}"))?;
+        .map_err(|e| AppTokenError::Transport(format!("token request: {e}")))?;
     // One bounded wait for the whole exchange: a test must not hang on a stuck server.
     let (status, body) = tokio::time::timeout(TOKEN_REQUEST_TIMEOUT, send(https_addr, ca_pem, request))
         .await
-        .map_err(|_| format!("no token from {https_addr} within {TOKEN_REQUEST_TIMEOUT:?}"))??;
-    let json: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("HTTP {status}, not JSON ({e}): {}", String::from_utf8_lossy(&body)))?;
+        .map_err(|_| AppTokenError::Transport(format!("no token from {https_addr} within {TOKEN_REQUEST_TIMEOUT:?}")))?
+        .map_err(AppTokenError::Transport)?;
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        AppTokenError::Refused(format!(
+            "HTTP {status}, not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        ))
+    })?;
     match json["access_token"].as_str() {
         Some(token) => Ok(token.to_string()),
-        None => Err(format!("HTTP {status}: {json}")),
+        None => Err(AppTokenError::Refused(format!("HTTP {status}: {json}"))),
     }
+}
+
+/// Why [`crate::MockServer::try_app_token`] got no token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppTokenError {
+    #[error("{0} is a public client: it has no client-credentials token")]
+    PublicClient(&'static str),
+    /// TLS, connection, or no answer in time.
+    #[error("{0}")]
+    Transport(String),
+    /// The token endpoint answered without a token (its status and body).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// How long [`request_app_token`] waits for the whole exchange.
@@ -268,9 +281,9 @@ mod tests {
         assert_eq!(last.client_id.as_deref(), Some(POLLER.client_id));
         // Refusals come back as the server's answer.
         let e = server.try_app_token(EXPIRED_SECRET).await.expect_err("expired");
-        assert!(e.contains("AADSTS7000222"), "{e}");
+        assert!(e.to_string().contains("AADSTS7000222"), "{e}");
         let e = server.try_app_token(DESKTOP).await.expect_err("public client");
-        assert!(e.contains("public client"), "{e}");
+        assert!(e.to_string().contains("public client"), "{e}");
         let fabrikam = server.app_token(FABRIKAM_POLLER).await;
         assert_ne!(fabrikam, token);
     }

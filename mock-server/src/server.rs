@@ -6,6 +6,7 @@ use crate::admin::{Admin, AdminAccess};
 use crate::clock::Clock;
 use crate::directory::{fixture, Directory};
 use crate::https::HttpConfig;
+use crate::identity::store::DeviceCodeError;
 use crate::identity::{self, DescriptionLayout, IdentityConfig, IdentityState, TokenLifetime};
 use crate::imap::{ImapConfig, ImapState};
 use crate::journal::{Journal, JournalEntry};
@@ -736,7 +737,7 @@ impl MockServer {
 
     /// Approve a pending device code as `upn` would on `/devicelogin` (no password asked:
     /// the test vouches for the user). `Err` says why not.
-    pub fn approve_device_code(&self, user_code: &str, upn: &str) -> Result<(), String> {
+    pub fn approve_device_code(&self, user_code: &str, upn: &str) -> Result<(), DeviceCodeError> {
         let now = self.core.clock.now();
         let user = {
             let directory = self.core.directory();
@@ -744,9 +745,9 @@ impl MockServer {
                 .tenants
                 .iter()
                 .find_map(|t| t.user(upn).map(|u| (t, u)))
-                .ok_or_else(|| format!("no user {upn} in the directory"))?;
+                .ok_or_else(|| DeviceCodeError::UnknownUser(upn.to_string()))?;
             if !user.account_enabled {
-                return Err(format!("{upn} is disabled and cannot sign in"));
+                return Err(DeviceCodeError::Disabled(upn.to_string()));
             }
             identity::delegated::SignedIn {
                 tenant_id: tenant.id.clone(),
@@ -755,19 +756,15 @@ impl MockServer {
                 auth_time: now,
             }
         };
-        self.identity
-            .delegated
-            .decide_device_code(user_code, Some(user), now)
-            .map_err(|e| e.to_string())
+        self.identity.delegated.decide_device_code(user_code, Some(user), now)
     }
 
     /// Decline a pending device code, as the Cancel button does: polling answers
     /// `authorization_declined`.
-    pub fn decline_device_code(&self, user_code: &str) -> Result<(), String> {
+    pub fn decline_device_code(&self, user_code: &str) -> Result<(), DeviceCodeError> {
         self.identity
             .delegated
             .decide_device_code(user_code, None, self.core.clock.now())
-            .map_err(|e| e.to_string())
     }
 
     /// Revoke the user's sign-in sessions (`Revoke-MgUserSignInSession`): refresh tokens
@@ -866,7 +863,7 @@ impl MockServer {
     }
 
     /// As [`MockServer::app_token`], with the server's answer as the error.
-    pub async fn try_app_token(&self, app: crate::demo::App) -> Result<String, String> {
+    pub async fn try_app_token(&self, app: crate::demo::App) -> Result<String, crate::demo::AppTokenError> {
         crate::demo::request_app_token(self.https_addr, &self.ca_pem, app).await
     }
 }

@@ -51,6 +51,10 @@ pub enum DeviceCodeError {
     AlreadyUsed,
     #[error("the user belongs to another tenant than the device flow")]
     OtherTenant,
+    #[error("no user {0} in the directory")]
+    UnknownUser(String),
+    #[error("{0} is disabled and cannot sign in")]
+    Disabled(String),
 }
 
 /// What the verification page needs to know about a pending user code.
