@@ -297,3 +297,113 @@ fn pop3_sessions_answer_every_line_and_never_panic() {
         panic!("{e}");
     }
 }
+
+/// The `smtp_commands` fuzz target's logic (`fuzz/src/smtp_world.rs`), shared rather
+/// than copied.
+#[path = "../../fuzz/src/smtp_world.rs"]
+mod smtp_world;
+
+const SMTP_MESSAGE: &[u8] =
+    b"From: test.user@contoso.com\r\nTo: test.user@contoso.com\r\nSubject: fuzz\r\n\r\nhi\r\n..stuffed\r\n";
+
+/// One SMTP input line (CRLF-ended unless it is garbage) or a DATA/BDAT transaction.
+fn smtp_piece() -> impl Strategy<Value = Vec<u8>> {
+    let fixed = |s: &'static str| Just(s.as_bytes().to_vec());
+    prop_oneof![
+        fixed("EHLO client.example.com\r\n"),
+        fixed("HELO client.example.com\r\n"),
+        fixed("EHLO not a domain\r\n"),
+        fixed("STARTTLS\r\n"),
+        fixed("AUTH XOAUTH2\r\n"),
+        fixed("AUTH XOAUTH2 dXNlcj0BAQ==\r\n"),
+        fixed("AUTH LOGIN\r\n"),
+        fixed("*\r\n"),
+        fixed("MAIL FROM:<test.user@contoso.com>\r\n"),
+        fixed("MAIL FROM:<test.user@contoso.com> BODY=BINARYMIME SIZE=100\r\n"),
+        fixed("MAIL FROM:<someone@fabrikam.com>\r\n"),
+        fixed("RCPT TO:<test.user@contoso.com>\r\n"),
+        fixed("RCPT TO:<x@example.org>\r\n"),
+        fixed("DATA\r\n"),
+        fixed("RSET\r\n"),
+        fixed("NOOP\r\n"),
+        fixed("QUIT\r\n"),
+        fixed(".\r\n"),
+        fixed("bare\nLF\n.\n"),
+        Just([SMTP_MESSAGE, b".\r\n"].concat()),
+        Just([b"DATA\r\n", SMTP_MESSAGE, b".\r\n"].concat()),
+        (0usize..80, any::<bool>()).prop_map(|(n, last)| {
+            let body = [SMTP_MESSAGE, &[b'x'; 80][..]].concat();
+            let head = format!("BDAT {n}{}\r\n", if last { " LAST" } else { "" });
+            [head.as_bytes(), &body[..n]].concat()
+        }),
+        (1usize..3).prop_map(|k| vec![b'A'; k * 5000]),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    ]
+}
+
+/// Arbitrary SMTP inputs through the fuzz target's checks: every complete line answered
+/// with well-formed replies until the session closes, no panic, bytes held within a line
+/// plus the message limit, and messages delivered only whole with `250 2.6.0`.
+#[test]
+fn smtp_sessions_answer_every_line_and_deliver_only_whole_messages() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(
+        &(
+            prop_oneof![Just(0b1011u8), Just(0b1111u8), Just(0b0011), any::<u8>()],
+            proptest::collection::vec(smtp_piece(), 0..24),
+        ),
+        |(flags, pieces)| {
+            let data = [vec![flags], pieces.concat()].concat();
+            smtp_world::run(&data);
+            Ok(())
+        },
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// The checks reach delivery (DATA, and BDAT in two chunks), refuse a message over the
+/// limit, and a message cut off by the connection is not delivered.
+#[test]
+fn the_smtp_fuzz_logic_reaches_delivery_and_holds_back_partial_messages() {
+    let data = [
+        &[0b1011u8][..],
+        b"DATA\r\n",
+        SMTP_MESSAGE,
+        b".\r\n",
+        b"MAIL FROM:<test.user@contoso.com>\r\nRCPT TO:<test.user@contoso.com>\r\n",
+        format!(
+            "BDAT 10\r\n{}",
+            std::str::from_utf8(&SMTP_MESSAGE[..10]).expect("ascii")
+        )
+        .as_bytes(),
+        format!("BDAT {} LAST\r\n", SMTP_MESSAGE.len() - 10).as_bytes(),
+        &SMTP_MESSAGE[10..],
+        b"MAIL FROM:<test.user@contoso.com>\r\nRCPT TO:<test.user@contoso.com>\r\nDATA\r\n",
+        &[b'x'; 5000],
+        b"\r\n.\r\n",
+    ]
+    .concat();
+    for split in 0..8u8 {
+        let mut d = data.clone();
+        d[0] |= split << 5;
+        let seen = smtp_world::run(&d);
+        assert_eq!(seen.delivered, 2, "split {split}: {seen:?}");
+        assert!(!seen.closed);
+    }
+    // Cut mid-DATA and mid-BDAT LAST: nothing delivered.
+    for cut in [
+        b"DATA\r\nFrom: a\r\n".to_vec(),
+        b"BDAT 100 LAST\r\nFrom: a\r\n".to_vec(),
+    ] {
+        let seen = smtp_world::run(&[&[0b1011u8][..], &cut].concat());
+        assert_eq!(seen.delivered, 0);
+    }
+    // Two-step AUTH, then QUIT closes.
+    let seen = smtp_world::run(b"\x07QUIT\r\nNOOP\r\n");
+    assert!(seen.closed);
+}
