@@ -2,7 +2,7 @@
 # Seed the fuzz corpora from the conformance recordings (C: lines, XOAUTH2 blobs).
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/pop3_commands corpus/xoauth2 corpus/imap_commands corpus/token_form corpus/client_assertion
+mkdir -p corpus/pop3_commands corpus/smtp_commands corpus/xoauth2 corpus/imap_commands corpus/token_form corpus/client_assertion
 n=0
 for f in ../fixtures/recordings/imap/*.txt; do
   grep '^C: ' "$f" | sed 's/^C: //' | while IFS= read -r line; do
@@ -20,4 +20,8 @@ done
 printf 'eyJhbGciOiJSUzI1NiIsIng1dCI6ImFiYyJ9.eyJpc3MiOiJ4IiwiYXVkIjoieSJ9.c2ln' > corpus/client_assertion/shape
 printf '\003CAPA\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 2 3\r\nDELE 1\r\nRSET\r\nNOOP\r\n' > corpus/pop3_commands/session
 printf '\001AUTH XOAUTH2\r\n*\r\nUSER a\r\nPASS b\r\nAUTH XOAUTH2 x\r\n' > corpus/pop3_commands/auth
+printf '\013DATA\r\nFrom: test.user@contoso.com\r\nSubject: s\r\n\r\nhi\r\n..dot\r\n.\r\nQUIT\r\n' > corpus/smtp_commands/data
+printf '\013BDAT 4\r\nFromBDAT 26 LAST\r\n: test.user@contoso.com\r\n\r\nRSET\r\n' > corpus/smtp_commands/bdat
+printf '\007MAIL FROM:<test.user@contoso.com>\r\nRCPT TO:<a@example.org>\r\nDATA\r\nbare\nLF\n.\n\r\n.\r\nNOOP\r\n' > corpus/smtp_commands/bare-lf
+printf '\000EHLO x.example\r\nSTARTTLS\r\nEHLO x.example\r\nAUTH XOAUTH2\r\n*\r\nAUTH LOGIN\r\nu\r\np\r\n' > corpus/smtp_commands/plain
 echo "seeded: $(ls corpus/*/ | wc -l) files"
