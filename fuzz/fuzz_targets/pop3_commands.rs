@@ -4,13 +4,17 @@
 //! `-` until it closes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mock_server::pop3::session::Action;
-use mock_server::MockServer;
-use std::sync::OnceLock;
+use mock_server::clock::Clock;
+use mock_server::identity::{issue, EndpointVersion, IdentityConfig, TokenRequest};
+use mock_server::pop3::session::{Action, Session};
+use mock_server::pop3::{Pop3Config, Pop3State};
+use mock_server::state::Core;
+use std::sync::{Arc, OnceLock};
 
+/// Built once per process, no server and no socket: the core (directory, keys, store) on a
+/// frozen clock, so the token issued here never expires however long the run.
 struct World {
-    _rt: tokio::runtime::Runtime,
-    server: MockServer,
+    pop: Arc<Pop3State>,
     blob: Vec<u8>,
 }
 
@@ -18,43 +22,33 @@ static WORLD: OnceLock<World> = OnceLock::new();
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let (server, token) = rt.block_on(async {
-            let server = MockServer::start().await;
-            let ca = reqwest::Certificate::from_pem(server.ca_pem().as_bytes()).expect("ca");
-            let http = reqwest::Client::builder()
-                .tls_certs_only([ca])
-                .no_proxy()
-                .build()
-                .expect("http");
-            let r: serde_json::Value = http
-                .post(server.token_endpoint("contoso.com"))
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", "00000000-0000-4000-8000-00000000a001"),
-                    ("client_secret", "poller-secret-value"),
-                    ("scope", "https://outlook.office365.com/.default"),
-                ])
-                .send()
-                .await
-                .expect("token")
-                .json()
-                .await
-                .expect("json");
-            (server, r["access_token"].as_str().expect("access_token").to_string())
-        });
-        let blob = mock_server::sasl::xoauth2::encode("test.user@contoso.com", &token).into_bytes();
-        World { _rt: rt, server, blob }
+        let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
+        let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
+        core.clock.freeze();
+        let form = "grant_type=client_credentials&client_id=00000000-0000-4000-8000-00000000a001\
+                    &client_secret=poller-secret-value&scope=https%3A%2F%2Foutlook.office365.com%2F.default";
+        let issued = issue::issue(
+            &core.directory(),
+            &core.authority(),
+            EndpointVersion::V2,
+            "contoso.com",
+            &TokenRequest::parse(form.as_bytes(), None),
+            core.clock.now(),
+            &IdentityConfig::default(),
+        )
+        .expect("token");
+        let blob = mock_server::sasl::xoauth2::encode("test.user@contoso.com", &issued.access_token).into_bytes();
+        World {
+            pop: Arc::new(Pop3State::new(core, Pop3Config::default())),
+            blob,
+        }
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let w = world();
     let Some((&mode, mut input)) = data.split_first() else { return };
-    let mut s = w.server.pop3_session(mode & 1 == 1);
+    let mut s = Session::new(w.pop.clone(), "fuzz".into(), mode & 1 == 1);
     if mode & 2 == 2 {
         s.line(b"AUTH XOAUTH2");
         s.line(&w.blob);
