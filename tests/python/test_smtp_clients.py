@@ -7,8 +7,10 @@ message sent is read back over IMAP. (POP3: once it exists, read it back there t
 The tests deliver into test.user's INBOX, so they run on a server of their own
 (server_process.running_server), not on the session server other files count messages on.
 """
+import base64
 import imaplib
 import os
+import poplib
 import shutil
 import smtplib
 import ssl
@@ -72,7 +74,24 @@ def imap_subjects(server, token):
     return subjects
 
 
-def test_smtplib_sends_and_imap_reads_it_back(mock_server):
+def pop3_subjects(server, token):
+    """Every Subject line of the INBOX over POP3 (TLS, the two-line XOAUTH2 Exchange wants)."""
+    host, port = server["pop3s_addr"].rsplit(":", 1)
+    pop = poplib.POP3_SSL(host, int(port), context=ssl.create_default_context(cafile=server["ca_file"]), timeout=10)
+    assert pop._shortcmd("AUTH XOAUTH2") == b"+ "
+    blob = base64.b64encode(f"user={USER}\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    assert pop._shortcmd(blob).startswith(b"+OK")
+    subjects = []
+    for entry in pop.list()[1]:
+        num = int(entry.split()[0])
+        for line in pop.retr(num)[1]:
+            if line.startswith(b"Subject: "):
+                subjects.append(line.decode())
+    pop.quit()
+    return subjects
+
+
+def test_smtplib_sends_and_imap_and_pop3_read_it_back(mock_server):
     token = token_for(mock_server, 1)
     client = smtp(mock_server)
     assert client.has_extn("auth") and "XOAUTH2" in client.esmtp_features["auth"]
@@ -83,6 +102,7 @@ def test_smtplib_sends_and_imap_reads_it_back(mock_server):
     assert client.sendmail(USER, [USER], message(subject)) == {}
     client.quit()
     assert f"Subject: {subject}" in imap_subjects(mock_server, token)
+    assert f"Subject: {subject}" in pop3_subjects(mock_server, token)
 
 
 def test_smtplib_two_step_auth_and_the_storedrv_failure(mock_server):
