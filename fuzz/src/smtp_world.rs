@@ -24,7 +24,7 @@ use mock_server::smtp::session::{Action, Session};
 use mock_server::smtp::{SmtpConfig, SmtpState};
 use mock_server::state::Core;
 use mock_server::Clock;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// The mailbox the session authenticates as.
 pub const USER: &str = "test.user@contoso.com";
@@ -271,7 +271,15 @@ impl Harness<'_> {
 /// One run. The first byte: bit 0 STARTTLS and EHLO first, bit 1 then AUTH XOAUTH2 (bit 2:
 /// two-step, after `334`), bit 3 then MAIL FROM and RCPT TO; bits 5-7 where each line is
 /// cut in two (eighths; 0 feeds it whole).
+/// One run at a time: the world (store, outbox, journal) is shared by the whole process,
+/// and tests of one binary run on parallel threads; a message another run delivered must
+/// not show up in this run's outbox.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 pub fn run(data: &[u8]) -> Seen {
+    // A panicking run (a finding) leaves nothing half-done that the next run relies on:
+    // it restores the store first.
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let w = world();
     w.smtp.core.store.restore_from(&w.pristine);
     w.smtp.core.journal.clear();

@@ -344,14 +344,7 @@ fn smtp_piece() -> impl Strategy<Value = Vec<u8>> {
 /// Arbitrary SMTP inputs through the fuzz target's checks: every complete line answered
 /// with well-formed replies until the session closes, no panic, bytes held within a line
 /// plus the message limit, and messages delivered only whole with `250 2.6.0`.
-///
-/// Ignored in the test command until its first finding is understood: on 2026-11-27 it
-/// reported "a message delivered before its end of data" for an input mixing a `BDAT 63
-/// LAST` whose chunk arrives in the same write, pipelined `DATA` with its message, and
-/// over-long lines. Whether the server or this harness's model of the session is wrong is
-/// not settled; run it with `cargo test -p mock-server --test properties -- --ignored`.
 #[test]
-#[ignore = "first finding under investigation (see the doc comment)"]
 fn smtp_sessions_answer_every_line_and_deliver_only_whole_messages() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 256,
