@@ -156,3 +156,28 @@ pub async fn write_within(timeout: Duration, stream: &mut Stream, bytes: &[u8]) 
         Ok(Ok(()))
     )
 }
+
+/// Write a reply as the delay and trickle faults ask: wait `delay` first, then write
+/// `trickle` bytes at a time (or all at once). False when the connection is done.
+pub async fn write_with_faults(
+    timeout: Duration,
+    stream: &mut Stream,
+    out: &[u8],
+    delay: Option<Duration>,
+    trickle: Option<usize>,
+) -> bool {
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    match trickle {
+        Some(n) => {
+            for chunk in out.chunks(n.max(1)) {
+                if !write_within(timeout, stream, chunk).await {
+                    return false;
+                }
+            }
+            true
+        }
+        None => write_within(timeout, stream, out).await,
+    }
+}

@@ -148,22 +148,7 @@ pub async fn serve(
 /// Write a reply (after a delay fault's wait, trickled by a trickle fault); false when
 /// the connection is done.
 async fn finish(timeout: Duration, stream: &mut Stream, reply: &Reply) -> bool {
-    if let Some(delay) = reply.delay {
-        tokio::time::sleep(delay).await;
-    }
-    let ok = match reply.trickle {
-        Some(n) => {
-            let mut ok = true;
-            for chunk in reply.out.chunks(n.max(1)) {
-                if !write(timeout, stream, chunk).await {
-                    ok = false;
-                    break;
-                }
-            }
-            ok
-        }
-        None => write(timeout, stream, &reply.out).await,
-    };
+    let ok = crate::net::write_with_faults(timeout, stream, &reply.out, reply.delay, reply.trickle).await;
     if reply.action == Action::Close || !ok {
         let _ = stream.shutdown().await;
         return false;

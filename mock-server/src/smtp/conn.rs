@@ -19,22 +19,7 @@ const READ_BUFFER: usize = 2048;
 /// Write a reply (after a delay, trickled by a trickle fault); false when the connection
 /// is done.
 async fn finish(timeout: Duration, stream: &mut Stream, reply: &Reply) -> bool {
-    if let Some(delay) = reply.delay {
-        tokio::time::sleep(delay).await;
-    }
-    let ok = match reply.trickle {
-        Some(n) => {
-            let mut ok = true;
-            for chunk in reply.out.chunks(n.max(1)) {
-                if !write(timeout, stream, chunk).await {
-                    ok = false;
-                    break;
-                }
-            }
-            ok
-        }
-        None => write(timeout, stream, &reply.out).await,
-    };
+    let ok = crate::net::write_with_faults(timeout, stream, &reply.out, reply.delay, reply.trickle).await;
     if reply.action == Action::Close || !ok {
         let _ = stream.shutdown().await;
         return false;
