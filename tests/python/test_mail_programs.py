@@ -7,7 +7,7 @@ tests move its clock, and --token-lifetime 240: the programs judge expiry by the
 clock, which does not move, and a 240 s token is one they treat as due for refresh
 (MSAL: under 5 minutes left; emailproxy: under its 10 minute margin) — while the server,
 its clock advanced by 600 s, refuses the old token, which each test checks too.
-docs/_incoming/mail-programs.md says how each program is configured.
+docs/mail-programs.md says how each program is configured.
 """
 import asyncio
 import contextlib
@@ -45,6 +45,8 @@ DEMO_SUBJECTS = {"Test Mail", "Test 2 Process", "How are you?", "My Mail"}
 HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATES = HERE / "mail_programs"
 VENV_BIN = pathlib.Path(sys.executable).parent
+# neomutt's token script (Debian package neomutt).
+MUTT_OAUTH2 = pathlib.Path("/usr/share/doc/neomutt/oauth2/mutt_oauth2.py.gz")
 # The refresh tokens come from MSAL's password grant, which MSAL marks deprecated.
 pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
 
@@ -316,10 +318,103 @@ def test_offlineimap_syncs_the_inbox_across_expiry(server):
         shutil.rmtree(work, ignore_errors=True)
 
 
+# --- 4. getmail6 with its getmail-gmail-xoauth-tokens helper --------------------------
+
+def refreshed_then_signed_in(entries):
+    """The journal since the clock advance: one refresh grant without `scope` answered 200,
+    then one IMAP sign-in, which succeeded (no refused one: the stale token never went out)."""
+    redeemed = refreshes(entries)
+    assert len(redeemed) == 1 and "scope=" not in redeemed[0]["summary"], entries
+    sign_ins = [e for e in entries if (e.get("request") or "").startswith("AUTHENTICATE XOAUTH2")]
+    assert [e["outcome"] for e in sign_ins] == ["authenticated"], sign_ins
+    assert sign_ins[0]["seq"] > redeemed[0]["seq"], entries
+
+
+def getmail_delivered(log):
+    """How many messages getmail says it retrieved, from its summary line."""
+    m = re.search(r"^Retrieved (\d+) messages? ", log, re.MULTILINE)
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.skipif(not (shutil.which("getmail") and shutil.which("getmail-gmail-xoauth-tokens")
+                         and shutil.which("faketime")) and not os.environ.get("CI"),
+                    reason="Debian packages getmail6 and faketime (scripts/test-all installs them)")
+def test_getmail_with_its_xoauth_tokens_helper_across_expiry(server):
+    work = pathlib.Path(tempfile.mkdtemp(prefix="getmail-"))
+    try:
+        # Step 2 of getmailrc-examples' Office 365 example: the token file. App 08 is a
+        # public client: no secret, but the helper reads the key (KeyError without it)
+        # and posts it, empty.
+        tokenfile = fill("getmail-o365.json", work / "microsoft.json", user=USER, client_id=app_id(8),
+                         authority=f"{localhost_url(server)}/contoso.onmicrosoft.com")
+        env = {**os.environ, "SSL_CERT_FILE": server["ca_file"], "PYTHONUNBUFFERED": "1"}
+
+        # Step 3: `getmail-gmail-xoauth-tokens --init microsoft.json` prints the /authorize
+        # URL and waits on http://localhost:PORT/ (-p: a free port instead of 8083) for the
+        # browser's redirect; the test is the person in the browser.
+        output = work / "init.out"
+        with open(output, "w") as out:
+            init = subprocess.Popen(["getmail-gmail-xoauth-tokens", "--init", "-p", str(free_port()), str(tokenfile)],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+            try:
+                url = wait_for(lambda: (m := re.search(r"(https://\S+/authorize\?\S+)", output.read_text()))
+                               and m.group(1), "the helper's authorisation URL")
+                assert url.startswith(f"{localhost_url(server)}/contoso.onmicrosoft.com/oauth2/v2.0/authorize?"), url
+                redirect = person_signs_in(server, url)
+                assert requests.get(redirect, timeout=10).status_code == 200
+                assert init.wait(timeout=60) == 0, output.read_text()
+            finally:
+                if init.poll() is None:
+                    init.kill()
+        first = json.loads(tokenfile.read_text())
+        assert first["refresh_token"] and first["access_token"], first
+
+        maildir = work / "Maildir"
+        for sub in ("cur", "new", "tmp"):
+            (maildir / sub).mkdir(parents=True)
+        deliver_as = ""
+        if os.geteuid() == 0:
+            deliver_as = "user = nobody"
+            work.chmod(0o711)
+            for path in [maildir, *maildir.iterdir()]:
+                shutil.chown(path, "nobody")
+        rc = fill("getmailrc", work / "getmailrc", imaps_port=imaps_host_port(server)[1], ca_file=server["ca_file"],
+                  user=USER, tokenfile=tokenfile, maildir=maildir, deliver_as=deliver_as)
+
+        def getmail(faketime=None):
+            command = ["getmail", "--getmaildir", str(work), "--rcfile", str(rc)]
+            if faketime:
+                command = ["faketime", "-f", faketime, *command]
+            run = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
+            log = run.stdout + run.stderr
+            assert run.returncode == 0 and "error" not in log.lower(), log
+            return log
+
+        log = getmail()
+        before = maildir_subjects(maildir)
+        assert DEMO_SUBJECTS <= set(before), before
+        assert getmail_delivered(log) == len(before), log  # the whole INBOX (other tests add to it)
+
+        # The helper judges expiry by its own clock (expires_at = now + expires_in - 100):
+        # faketime moves it with the server's, so it redeems its refresh token.
+        advance_clock(server, 600)
+        assert refused_over_imaplib(server, first["access_token"])
+        deliver(server, "After the expiry getmail")
+        seen = len(journal(server))
+        log = getmail(faketime="+600s")
+        assert getmail_delivered(log) == 1, log  # only the new message: getmail remembers the rest
+        assert maildir_subjects(maildir) == sorted([*before, "After the expiry getmail"])
+
+        second = json.loads(tokenfile.read_text())
+        assert second["access_token"] != first["access_token"]
+        # The helper's refresh grant has no scope (client_id, client_secret, refresh_token):
+        # answered as Entra does, with a token for the scopes the refresh token was granted.
+        refreshed_then_signed_in(journal(server)[seen:])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # --- 6. neomutt with the mutt_oauth2.py it ships --------------------------------------
-
-MUTT_OAUTH2 = pathlib.Path("/usr/share/doc/neomutt/oauth2/mutt_oauth2.py.gz")
-
 
 def configured_mutt_oauth2(server, target):
     """mutt_oauth2.py as its README says to set it up: the app's client_id in the
