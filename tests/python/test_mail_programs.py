@@ -45,8 +45,10 @@ DEMO_SUBJECTS = {"Test Mail", "Test 2 Process", "How are you?", "My Mail"}
 HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATES = HERE / "mail_programs"
 VENV_BIN = pathlib.Path(sys.executable).parent
-# neomutt's token script (Debian package neomutt).
+# neomutt's token script (Debian package neomutt), used by neomutt and by mbsync's PassCmd.
 MUTT_OAUTH2 = pathlib.Path("/usr/share/doc/neomutt/oauth2/mutt_oauth2.py.gz")
+# The XOAUTH2 mechanism for Cyrus SASL clients such as mbsync (libsasl2-modules-kdexoauth2).
+KDEXOAUTH2 = any(pathlib.Path("/usr/lib").glob("*/sasl2/libkdexoauth2.so*"))
 # The refresh tokens come from MSAL's password grant, which MSAL marks deprecated.
 pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
 
@@ -409,6 +411,82 @@ def test_getmail_with_its_xoauth_tokens_helper_across_expiry(server):
         assert second["access_token"] != first["access_token"]
         # The helper's refresh grant has no scope (client_id, client_secret, refresh_token):
         # answered as Entra does, with a token for the scopes the refresh token was granted.
+        refreshed_then_signed_in(journal(server)[seen:])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- 5. mbsync (isync) with Cyrus SASL's XOAUTH2 and mutt_oauth2.py as PassCmd ---------
+
+def mutt_oauth2_authorize_in_browser(server, script, tokenfile, env):
+    """`mutt_oauth2.py TOKENFILE --authorize` with the flow `localhostauthcode`: it prints
+    the /authorize URL (PKCE) and waits on http://localhost:PORT/; the test is the person
+    in the browser."""
+    output = pathlib.Path(f"{tokenfile}.authorize.out")
+    with open(output, "w") as out:
+        authorize = subprocess.Popen([sys.executable, str(script), str(tokenfile), "--authorize"],
+                                     stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env, text=True)
+        try:
+            authorize.stdin.write(f"microsoft\nlocalhostauthcode\n{USER}\n")
+            authorize.stdin.flush()
+            url = wait_for(lambda: (m := re.search(r"(https://\S+/authorize\?\S+)", output.read_text())) and m.group(1),
+                           "mutt_oauth2.py's authorisation URL")
+            assert "code_challenge_method=S256" in url, url
+            redirect = person_signs_in(server, url)
+            assert requests.get(redirect, timeout=10).status_code == 200
+            assert authorize.wait(timeout=60) == 0, output.read_text()
+        finally:
+            if authorize.poll() is None:
+                authorize.kill()
+
+
+def mutt_oauth2_access_token(tokenfile):
+    """The access token in mutt_oauth2.py's token file (ENCRYPTION_PIPE `cat`: plain JSON)."""
+    return json.loads(pathlib.Path(tokenfile).read_text())["access_token"]
+
+
+@pytest.mark.skipif(not (shutil.which("mbsync") and KDEXOAUTH2 and shutil.which("faketime")
+                         and MUTT_OAUTH2.exists()) and not os.environ.get("CI"),
+                    reason="Debian packages isync, libsasl2-modules-kdexoauth2, faketime and neomutt "
+                           "(scripts/test-all installs them)")
+def test_mbsync_with_sasl_xoauth2_syncs_the_inbox_across_expiry(server):
+    work = pathlib.Path(tempfile.mkdtemp(prefix="mbsync-"))
+    try:
+        script = configured_mutt_oauth2(server, work / "mutt_oauth2.py")
+        tokenfile = work / "token"
+        env = {**os.environ, "SSL_CERT_FILE": server["ca_file"], "PYTHONUNBUFFERED": "1"}
+        mutt_oauth2_authorize_in_browser(server, script, tokenfile, env)
+        first = mutt_oauth2_access_token(tokenfile)
+
+        (work / "Mail").mkdir()
+        rc = fill("mbsyncrc", work / "mbsyncrc", imaps_port=imaps_host_port(server)[1], user=USER,
+                  python=sys.executable, script=script, tokenfile=tokenfile, ca_file=server["ca_file"], work=work)
+
+        def sync(faketime=None):
+            command = ["mbsync", "-V", "-c", str(rc), "office365"]
+            if faketime:
+                command = ["faketime", "-f", faketime, *command]
+            run = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
+            log = run.stdout + run.stderr
+            assert run.returncode == 0, log
+            # The SASL plugin, not mbsync's built-in PLAIN/LOGIN, did the sign-in.
+            assert "Authenticating with SASL mechanism XOAUTH2" in log, log
+            return maildir_subjects(work / "Mail" / "INBOX")
+
+        before = sync()
+        assert DEMO_SUBJECTS <= set(before), before
+
+        # mutt_oauth2.py judges expiry by datetime.now(): faketime (inherited by PassCmd)
+        # moves its clock with the server's.
+        advance_clock(server, 600)
+        assert refused_over_imaplib(server, first)
+        deliver(server, "After the expiry mbsync")
+        seen = len(journal(server))
+        after = sync(faketime="+600s")
+        assert after == sorted([*before, "After the expiry mbsync"])
+
+        assert mutt_oauth2_access_token(tokenfile) != first
+        # mutt_oauth2.py's refresh grant has no scope either.
         refreshed_then_signed_in(journal(server)[seen:])
     finally:
         shutil.rmtree(work, ignore_errors=True)
