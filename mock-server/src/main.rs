@@ -251,7 +251,8 @@ enum Command {
         hosts_file: PathBuf,
     },
     /// Trust (install) or stop trusting (uninstall) the CA in the system store, every JDK's
-    /// cacerts and the NSS database (~/.pki/nssdb), as `mkcert -install` does.
+    /// cacerts and the NSS databases (~/.pki/nssdb, every Firefox profile), as
+    /// `mkcert -install` does.
     Trust {
         action: Action,
         /// The CA folder (default: the per-user one the server uses).
