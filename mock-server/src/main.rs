@@ -401,6 +401,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     use dropin::RealPorts;
     let mut builder = MockServer::builder()
         .bind(args.bind)
+        // The hosts block maps Microsoft's names to ::1 too, which most clients try first.
+        .ipv6_loopback_too(real)
         .https_port(port(args.https_port, DEFAULT_HTTPS_PORT, RealPorts::HTTPS))
         .imaps_port(port(args.imaps_port, DEFAULT_IMAPS_PORT, RealPorts::IMAPS))
         .imap_port(port(args.imap_port, DEFAULT_IMAP_PORT, RealPorts::IMAP))
@@ -488,7 +490,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     print_summary(&server);
     if real {
-        println!("{}", dropin::real_hosts_notice(server.ca_file(), &ca_dir));
+        println!(
+            "{}",
+            dropin::real_hosts_notice(server.ca_file(), &ca_dir, server.ipv6_loopback_addrs())
+        );
     }
     if let Some(path) = &args.ready_file {
         server

@@ -12,6 +12,7 @@ package dropin
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -251,5 +252,46 @@ func TestTheNamesResolveHereOnlyInsideTheNamespace(t *testing.T) {
 		if a != "127.0.0.1" && a != "::1" {
 			t.Errorf("login.microsoftonline.com resolves to %s", a)
 		}
+	}
+}
+
+// The hosts block maps Microsoft's names to 127.0.0.1 and ::1, and Go's dialer tries ::1
+// first (RFC 6724 order): both must answer TLS under the name, with the system roots.
+// Only a machine that cannot listen on ::1 at all is let off the ::1 half.
+func TestBothLoopbackAddressesServeTheNames(t *testing.T) {
+	inside(t)
+	ipv6 := true
+	if l, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		ipv6 = false
+		t.Logf("no IPv6 loopback here (%v): ::1 is not checked", err)
+	} else {
+		l.Close()
+	}
+	for _, hostPort := range []string{"outlook.office365.com:993", "login.microsoftonline.com:443"} {
+		host, port, err := net.SplitHostPort(hostPort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, err := net.LookupHost(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if a == "::1" && !ipv6 {
+				continue
+			}
+			conn, err := tls.Dial("tcp", net.JoinHostPort(a, port), &tls.Config{ServerName: host})
+			if err != nil {
+				t.Errorf("%s at %s: %v", hostPort, a, err)
+				continue
+			}
+			conn.Close()
+		}
+		conn, err := net.Dial("tcp", hostPort)
+		if err != nil {
+			t.Fatalf("%s: %v", hostPort, err)
+		}
+		t.Logf("%s: Go's dialer reached %s (resolved to %v)", hostPort, conn.RemoteAddr(), addrs)
+		conn.Close()
 	}
 }
