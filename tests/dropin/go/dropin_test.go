@@ -185,8 +185,9 @@ func TestMSALClientSecretThenIMAPEnvelopes(t *testing.T) {
 	assertDemoInbox(t, token)
 }
 
-func TestMSALClientCertificate(t *testing.T) {
-	inside(t)
+// pollerPEM is demo app 01's key and certificate (fixtures/certs/mail-poller.*).
+func pollerPEM(t *testing.T) []byte {
+	t.Helper()
 	dir := filepath.Join("..", "..", "..", "fixtures", "certs")
 	var pem []byte
 	for _, f := range []string{"mail-poller.key", "mail-poller.crt"} {
@@ -196,7 +197,12 @@ func TestMSALClientCertificate(t *testing.T) {
 		}
 		pem = append(pem, b...)
 	}
-	certs, key, err := confidential.CertFromPEM(pem, "")
+	return pem
+}
+
+func TestMSALClientCertificate(t *testing.T) {
+	inside(t)
+	certs, key, err := confidential.CertFromPEM(pollerPEM(t), "")
 	if err != nil {
 		t.Fatalf("CertFromPEM: %v", err)
 	}
@@ -225,6 +231,25 @@ func TestAzidentityClientSecretCredentialThenIMAP(t *testing.T) {
 		t.Fatalf("token appid %v", c["appid"])
 	}
 	assertDemoInbox(t, tok.Token)
+}
+
+func TestAzidentityClientCertificateCredential(t *testing.T) {
+	inside(t)
+	certs, key, err := azidentity.ParseCertificates(pollerPEM(t), nil)
+	if err != nil {
+		t.Fatalf("ParseCertificates: %v", err)
+	}
+	cred, err := azidentity.NewClientCertificateCredential(tenant, pollerID, certs, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{scope}})
+	if err != nil {
+		t.Fatalf("GetToken: %v", err)
+	}
+	if c := claims(t, tok.Token); c["appid"] != pollerID {
+		t.Fatalf("token appid %v", c["appid"])
+	}
 }
 
 // Demo app 02 gets a token (its secret is right) but Exchange refuses it: its service
