@@ -2,7 +2,7 @@
 //! trust, in the manner of `mkcert -install` — the system store (Debian/Ubuntu or RHEL),
 //! every JDK's `cacerts` (keytool, alias `mock-server`) and, when `certutil` is
 //! installed, the NSS databases: Chromium's shared `~/.pki/nssdb` and every Firefox
-//! profile's (`~/.mozilla/firefox/*/cert9.db`, also under the snap's home).
+//! profile's (`~/.mozilla/firefox/*/cert9.db`, also the snap's and the Flatpak's).
 //!
 //! Everything added is named `mock-server`, so uninstall removes exactly that. Every
 //! store is checked for writability before anything changes: without the rights nothing
@@ -161,12 +161,17 @@ fn discover(opts: &Options) -> Vec<Store> {
 }
 
 /// Every Firefox profile with an SQL NSS database (`cert9.db`), sorted: the profiles of
-/// Firefox from a package or a tarball (`~/.mozilla/firefox/*/`) and of the snap
-/// (`~/snap/firefox/common/.mozilla/firefox/*/`). A profile still on the old `cert8.db`
+/// Firefox from a package or a tarball (`~/.mozilla/firefox/*/`), of the snap
+/// (`~/snap/firefox/common/.mozilla/firefox/*/`) and of the Flatpak
+/// (`~/.var/app/org.mozilla.firefox/.mozilla/firefox/*/`). A profile still on the old `cert8.db`
 /// only is left alone (`certutil -d sql:` would make a second, unused database there).
 fn firefox_profiles(home: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    for base in [".mozilla/firefox", "snap/firefox/common/.mozilla/firefox"] {
+    for base in [
+        ".mozilla/firefox",
+        "snap/firefox/common/.mozilla/firefox",
+        ".var/app/org.mozilla.firefox/.mozilla/firefox",
+    ] {
         let Ok(entries) = std::fs::read_dir(home.join(base)) else {
             continue;
         };
@@ -425,6 +430,7 @@ mod tests {
         let profiles = [
             home.join(".mozilla/firefox/abcd1234.default-release"),
             home.join("snap/firefox/common/.mozilla/firefox/efgh5678.default"),
+            home.join(".var/app/org.mozilla.firefox/.mozilla/firefox/ijkl9012.default-release"),
         ];
         let chromium = home.join(".pki/nssdb");
         // A profile from before cert9.db (Firefox < 58): left alone, no database made.
@@ -482,7 +488,7 @@ mod tests {
             assert!(!has(db, "mock-server") && has(db, "corp"), "{}", db.display());
         }
         let again = apply(&o, false).expect("again");
-        assert_eq!(again.matches("nothing changed").count(), 3, "{again}");
+        assert_eq!(again.matches("nothing changed").count(), 4, "{again}");
         let _ = std::fs::remove_dir_all(&root);
     }
 
