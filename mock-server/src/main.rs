@@ -251,7 +251,8 @@ enum Command {
         hosts_file: PathBuf,
     },
     /// Trust (install) or stop trusting (uninstall) the CA in the system store, every JDK's
-    /// cacerts and the NSS database (~/.pki/nssdb), as `mkcert -install` does.
+    /// cacerts and the NSS databases (~/.pki/nssdb, every Firefox profile), as
+    /// `mkcert -install` does.
     Trust {
         action: Action,
         /// The CA folder (default: the per-user one the server uses).
@@ -400,6 +401,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     use dropin::RealPorts;
     let mut builder = MockServer::builder()
         .bind(args.bind)
+        // The hosts block maps Microsoft's names to ::1 too, which most clients try first.
+        .ipv6_loopback_too(real)
         .https_port(port(args.https_port, DEFAULT_HTTPS_PORT, RealPorts::HTTPS))
         .imaps_port(port(args.imaps_port, DEFAULT_IMAPS_PORT, RealPorts::IMAPS))
         .imap_port(port(args.imap_port, DEFAULT_IMAP_PORT, RealPorts::IMAP))
@@ -487,7 +490,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     print_summary(&server);
     if real {
-        println!("{}", dropin::real_hosts_notice(server.ca_file(), &ca_dir));
+        println!(
+            "{}",
+            dropin::real_hosts_notice(server.ca_file(), &ca_dir, server.ipv6_loopback_addrs())
+        );
     }
     if let Some(path) = &args.ready_file {
         server

@@ -59,6 +59,7 @@ pub enum StartError {
 pub struct MockServerBuilder {
     directory: Option<Directory>,
     bind: IpAddr,
+    ipv6_loopback_too: bool,
     https_port: u16,
     ca_dir: Option<PathBuf>,
     hostnames: Vec<String>,
@@ -85,6 +86,7 @@ impl Default for MockServerBuilder {
         Self {
             directory: None,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ipv6_loopback_too: false,
             https_port: 0,
             ca_dir: None,
             hostnames: Vec::new(),
@@ -126,6 +128,17 @@ impl MockServerBuilder {
 
     pub fn bind(mut self, addr: IpAddr) -> Self {
         self.bind = addr;
+        self
+    }
+
+    /// When bound to 127.0.0.1, listen on `::1` as well, on the same ports: for names a
+    /// hosts file maps to both (`mock-server hosts install` does), which many clients try
+    /// on `::1` first. A machine without IPv6 loopback is tolerated (nothing more is bound;
+    /// [`MockServer::ipv6_loopback_addrs`] is then empty); a `::1` port another program
+    /// holds is an error, since clients trying `::1` first would reach that program. The
+    /// connection limits count per address.
+    pub fn ipv6_loopback_too(mut self, on: bool) -> Self {
+        self.ipv6_loopback_too = on;
         self
     }
 
@@ -340,10 +353,10 @@ impl MockServerBuilder {
         let core = Arc::new(Core::with_parts(directory, self.clock, journal, faults)?);
         let tls = tls::build(self.ca_dir.as_deref(), &self.hostnames)?;
 
+        let twin = self.ipv6_loopback_too && self.bind == IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut ipv6_addrs = Vec::new();
         let addr = SocketAddr::new(self.bind, self.https_port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let (listener, https6) = bind_listener(self.bind, self.https_port, twin).await?;
         let local = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -406,61 +419,68 @@ impl MockServerBuilder {
             admin: admin.clone(),
             access: self.admin,
         });
-        let mut tasks = vec![tokio::spawn(crate::https::accept_loop(
-            listener,
-            acceptor,
-            routes,
-            self.http,
-            shutdown_rx.clone(),
-        ))];
-        let mut imap_addrs = Vec::new();
-        for (port, implicit) in [(self.imaps_port, true), (self.imap_port, false)] {
-            let addr = SocketAddr::new(self.bind, port);
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?;
-            imap_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr, source })?);
-            tasks.push(tokio::spawn(crate::imap::conn::accept_loop(
+        let mut tasks = Vec::new();
+        for l in std::iter::once(listener).chain(https6) {
+            ipv6_addrs.extend(l.local_addr().ok().filter(SocketAddr::is_ipv6));
+            tasks.push(tokio::spawn(crate::https::accept_loop(
                 l,
-                imap_acceptor.clone(),
-                implicit,
-                imap.clone(),
+                acceptor.clone(),
+                routes.clone(),
+                self.http.clone(),
                 shutdown_rx.clone(),
             )));
+        }
+        let mut imap_addrs = Vec::new();
+        for (port, implicit) in [(self.imaps_port, true), (self.imap_port, false)] {
+            let (l, l6) = bind_listener(self.bind, port, twin).await?;
+            let addr = SocketAddr::new(self.bind, port);
+            imap_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr, source })?);
+            for l in std::iter::once(l).chain(l6) {
+                ipv6_addrs.extend(l.local_addr().ok().filter(SocketAddr::is_ipv6));
+                tasks.push(tokio::spawn(crate::imap::conn::accept_loop(
+                    l,
+                    imap_acceptor.clone(),
+                    implicit,
+                    imap.clone(),
+                    shutdown_rx.clone(),
+                )));
+            }
         }
 
         let pop3 = Arc::new(Pop3State::new(core.clone(), self.pop3));
         let mut pop3_addrs = Vec::new();
         for (port, implicit) in [(self.pop3s_port, true), (self.pop3_port, false)] {
+            let (l, l6) = bind_listener(self.bind, port, twin).await?;
             let addr = SocketAddr::new(self.bind, port);
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?;
             pop3_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr, source })?);
-            // The same acceptor as IMAP's: no ALPN, for the same reason.
-            tasks.push(tokio::spawn(crate::pop3::conn::accept_loop(
-                l,
-                imap_acceptor.clone(),
-                implicit,
-                pop3.clone(),
-                shutdown_rx.clone(),
-            )));
+            for l in std::iter::once(l).chain(l6) {
+                ipv6_addrs.extend(l.local_addr().ok().filter(SocketAddr::is_ipv6));
+                // The same acceptor as IMAP's: no ALPN, for the same reason.
+                tasks.push(tokio::spawn(crate::pop3::conn::accept_loop(
+                    l,
+                    imap_acceptor.clone(),
+                    implicit,
+                    pop3.clone(),
+                    shutdown_rx.clone(),
+                )));
+            }
         }
 
         // SMTP: STARTTLS on the plain port, the IMAP certificate (no ALPN either).
         let smtp = Arc::new(SmtpState::new(core.clone(), self.smtp));
         let smtp_addr = {
             let addr = SocketAddr::new(self.bind, self.smtp_port);
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?;
+            let (l, l6) = bind_listener(self.bind, self.smtp_port, twin).await?;
             let local = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-            tasks.push(tokio::spawn(crate::smtp::conn::accept_loop(
-                l,
-                imap_acceptor.clone(),
-                smtp.clone(),
-                shutdown_rx.clone(),
-            )));
+            for l in std::iter::once(l).chain(l6) {
+                ipv6_addrs.extend(l.local_addr().ok().filter(SocketAddr::is_ipv6));
+                tasks.push(tokio::spawn(crate::smtp::conn::accept_loop(
+                    l,
+                    imap_acceptor.clone(),
+                    smtp.clone(),
+                    shutdown_rx.clone(),
+                )));
+            }
             local
         };
 
@@ -486,8 +506,44 @@ impl MockServerBuilder {
             shutdown: shutdown_tx,
             tasks,
             verify_faults_on_drop: self.verify_faults_on_drop,
+            ipv6_addrs,
         })
     }
+}
+
+/// Listen on `bind:port`, and with `ipv6_twin` also on `[::1]` at the same port. With
+/// port 0 the twin's port may be taken on `::1` alone: then both are chosen again.
+async fn bind_listener(
+    bind: IpAddr,
+    port: u16,
+    ipv6_twin: bool,
+) -> Result<(TcpListener, Option<TcpListener>), StartError> {
+    let addr = SocketAddr::new(bind, port);
+    let mut tries = 0;
+    loop {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        if !ipv6_twin {
+            return Ok((l, None));
+        }
+        let local = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let addr6 = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), local.port());
+        match TcpListener::bind(addr6).await {
+            Ok(l6) => return Ok((l, Some(l6))),
+            Err(e) if no_ipv6_loopback(&e) => return Ok((l, None)),
+            Err(e) if port == 0 && e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => tries += 1,
+            Err(source) => return Err(StartError::Bind { addr: addr6, source }),
+        }
+    }
+}
+
+/// The errors of a machine without `::1`: IPv6 off on `lo` (EADDRNOTAVAIL) or not in the
+/// kernel at all (EAFNOSUPPORT).
+fn no_ipv6_loopback(e: &std::io::Error) -> bool {
+    // EAFNOSUPPORT: 97 on Linux, 47 on macOS and the BSDs.
+    let eafnosupport = if cfg!(target_os = "linux") { 97 } else { 47 };
+    e.kind() == std::io::ErrorKind::AddrNotAvailable || e.raw_os_error() == Some(eafnosupport)
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -516,6 +572,7 @@ pub struct MockServer {
     pop3: Arc<Pop3State>,
     pop3s_addr: SocketAddr,
     pop3_addr: SocketAddr,
+    ipv6_addrs: Vec<SocketAddr>,
 }
 
 impl std::fmt::Debug for MockServer {
@@ -550,6 +607,13 @@ impl MockServer {
 
     pub fn https_addr(&self) -> SocketAddr {
         self.https_addr
+    }
+
+    /// The `[::1]` twins of the listeners ([`MockServerBuilder::ipv6_loopback_too`]):
+    /// HTTPS, IMAPS, IMAP, POP3S, POP3, SMTP in that order; empty when not asked for or
+    /// when this machine has no IPv6 loopback.
+    pub fn ipv6_loopback_addrs(&self) -> &[SocketAddr] {
+        &self.ipv6_addrs
     }
 
     /// IMAP with implicit TLS.

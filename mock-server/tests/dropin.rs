@@ -128,3 +128,125 @@ fn a_port_in_use_is_explained() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Whether this machine can listen on `::1` at all (containers may have IPv6 off).
+fn has_ipv6_loopback() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+#[tokio::test]
+async fn real_hosts_serves_ipv6_loopback_too_since_the_hosts_block_maps_the_names_there() {
+    if !has_ipv6_loopback() {
+        eprintln!("skipped: no IPv6 loopback on this machine (mock-server tolerates it)");
+        return;
+    }
+    let dir = tempdir("dropin-ipv6");
+    let mut run = start(&dir, &["--real-hosts"], Stdio::piped());
+    let port = |key: &str| -> u16 {
+        let addr: std::net::SocketAddr = run.ready[key]
+            .as_str()
+            .expect("addr")
+            .trim_start_matches("https://")
+            .parse()
+            .expect("addr");
+        addr.port()
+    };
+    let https = port("https_url");
+    let (imap, pop3, smtp) = (port("imap_addr"), port("pop3_addr"), port("smtp_addr"));
+    // The plain-text ports greet on ::1 as on 127.0.0.1.
+    for (p, greeting) in [(imap, "* OK"), (pop3, "+OK"), (smtp, "220")] {
+        let tcp = std::net::TcpStream::connect(("::1", p)).unwrap_or_else(|e| panic!("[::1]:{p}: {e}"));
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut line = String::new();
+        std::io::BufReader::new(tcp).read_line(&mut line).expect("greeting");
+        assert!(line.starts_with(greeting), "[::1]:{p} said {line:?}");
+    }
+    for key in ["imaps_addr", "pop3s_addr"] {
+        std::net::TcpStream::connect(("::1", port(key))).unwrap_or_else(|e| panic!("{key} on ::1: {e}"));
+    }
+    // HTTPS on ::1 under Microsoft's name, with the same certificate.
+    let pem = std::fs::read(run.ready["ca_file"].as_str().expect("ca")).expect("ca file");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .resolve("login.microsoftonline.com", ([0, 0, 0, 0, 0, 0, 0, 1], https).into())
+        .no_proxy()
+        .build()
+        .expect("client");
+    let r = client
+        .get(format!(
+            "https://login.microsoftonline.com:{https}/contoso.com/v2.0/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .expect("HTTPS on ::1");
+    assert!(r.status().is_success(), "{}", r.status());
+    let stdout = run.child.stdout.take().expect("stdout");
+    let mut notice = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        notice.push_str(&line);
+        notice.push('\n');
+        if line.contains("NODE_EXTRA_CA_CERTS") {
+            break;
+        }
+    }
+    assert!(
+        notice.contains(&format!("::1 is served too (ports {https}, ")),
+        "{notice}"
+    );
+    drop(run);
+
+    // Without --real-hosts only 127.0.0.1 listens, as before.
+    let run = start(&dir, &[], Stdio::null());
+    let addr: std::net::SocketAddr = run.ready["imap_addr"].as_str().expect("addr").parse().expect("addr");
+    assert!(std::net::TcpStream::connect(("::1", addr.port())).is_err());
+    drop(run);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A machine without IPv6 loopback: a private network namespace (root only) whose `lo`
+/// has IPv6 switched off. The server starts all the same and says ::1 is not served.
+#[test]
+fn real_hosts_starts_without_ipv6_loopback_and_says_so() {
+    let netns = Command::new("unshare")
+        .args(["--net", "sh", "-c", "ip link set lo up"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !netns {
+        eprintln!("skipped: cannot make a network namespace (unshare or ip missing, or not root)");
+        return;
+    }
+    let dir = tempdir("dropin-no-ipv6");
+    let ready_file = dir.join("ready.json");
+    let script = "ip link set lo up && echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6 && exec \"$0\" \"$@\"";
+    let mut child = Command::new("unshare")
+        .args(["--net", "sh", "-c", script, BIN, "--real-hosts"])
+        .args(EPHEMERAL_PORTS)
+        .arg("--ready-file")
+        .arg(&ready_file)
+        .env("MOCK_SERVER_CA_DIR", dir.join("ca"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let ready = wait_for_ready(&mut child, &ready_file, READY_TIMEOUT).expect("ready without ::1");
+    let mut run = Running {
+        child,
+        ready_file,
+        ready,
+    };
+    let stdout = run.child.stdout.take().expect("stdout");
+    let mut notice = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        notice.push_str(&line);
+        notice.push('\n');
+        if line.contains("NODE_EXTRA_CA_CERTS") {
+            break;
+        }
+    }
+    assert!(notice.contains("::1 is not served"), "{notice}");
+    drop(run);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -76,6 +76,24 @@ if [ -d tests/dropin/node/node_modules ]; then
   echo "-- Node: msal-node, @azure/identity, imapflow"
   node tests/dropin/node/dropin.mjs || status=1
 fi
+# ---- BEGIN Go part (tests/dropin/go; docs/_incoming/dropin-go.md) ----
+# MSAL for Go and azidentity (secret and certificate each) and go-imap v2
+# with XOAUTH2 to outlook.office365.com:993, all with their defaults. Go reads the system
+# bundle and /etc/hosts by itself: SSL_CERT_FILE is unset so the bind-mounted bundle is
+# what proves it. Modules go to Go's own cache (GOMODCACHE), nothing else is installed.
+if command -v go >/dev/null 2>&1; then
+  echo "-- Go: MSAL for Go, azidentity, go-imap v2"
+  (
+    cd tests/dropin/go
+    unformatted=$(gofmt -l .)
+    if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
+    go vet ./... || exit 1   # (set -e is off in a subshell tested with ||)
+    env -u SSL_CERT_FILE -u SSL_CERT_DIR go test -count=1 -v ./...
+  ) || status=1
+else
+  echo "drop-in proof: no go on PATH; the Go part is skipped"
+fi
+# ---- END Go part ----
 if [ $status != 0 ]; then
   echo "-- server log"
   tail -50 "$work/server.log"

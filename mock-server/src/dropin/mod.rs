@@ -69,8 +69,9 @@ pub fn explain_start_error(e: &mock_server::server::StartError) -> Option<String
 }
 
 /// What `--real-hosts` needs around it, printed at start: the hosts lines (and whether the
-/// hosts file has them) and the trust command for this CA folder.
-pub fn real_hosts_notice(ca_file: &std::path::Path, ca_dir: &std::path::Path) -> String {
+/// hosts file has them), whether `::1` is served too, and the trust command for this CA
+/// folder.
+pub fn real_hosts_notice(ca_file: &std::path::Path, ca_dir: &std::path::Path, ipv6: &[std::net::SocketAddr]) -> String {
     let installed = std::fs::read_to_string(hosts::SYSTEM_HOSTS)
         .map(|t| hosts::is_installed(&t))
         .unwrap_or(false);
@@ -85,6 +86,12 @@ pub fn real_hosts_notice(ca_file: &std::path::Path, ca_dir: &std::path::Path) ->
             "  {} lacks them; add them with: sudo mock-server hosts install\n",
             hosts::SYSTEM_HOSTS
         ));
+    }
+    if ipv6.is_empty() {
+        out.push_str("  ::1 is not served (no IPv6 loopback here, or --bind is not 127.0.0.1): clients that try ::1 first fall back to 127.0.0.1.\n");
+    } else {
+        let ports: Vec<String> = ipv6.iter().map(|a| a.port().to_string()).collect();
+        out.push_str(&format!("  ::1 is served too (ports {}).\n", ports.join(", ")));
     }
     out.push_str(&format!(
         "  and its CA must be trusted: sudo mock-server trust install --ca-dir {}\n  \

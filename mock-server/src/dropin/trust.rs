@@ -1,7 +1,8 @@
 //! `mock-server trust install|uninstall`: trust the per-user CA where programs look for
 //! trust, in the manner of `mkcert -install` — the system store (Debian/Ubuntu or RHEL),
-//! every JDK's `cacerts` (keytool, alias `mock-server`) and Chromium/Firefox's NSS
-//! database (`~/.pki/nssdb`, when `certutil` is installed).
+//! every JDK's `cacerts` (keytool, alias `mock-server`) and, when `certutil` is
+//! installed, the NSS databases: Chromium's shared `~/.pki/nssdb` and every Firefox
+//! profile's (`~/.mozilla/firefox/*/cert9.db`, also the snap's and the Flatpak's).
 //!
 //! Everything added is named `mock-server`, so uninstall removes exactly that. Every
 //! store is checked for writability before anything changes: without the rights nothing
@@ -24,7 +25,7 @@ pub struct Options {
     pub root: PathBuf,
     /// `JAVA_HOME`, looked at before `/usr/lib/jvm/*`.
     pub java_home: Option<PathBuf>,
-    /// The user's home, for `~/.pki/nssdb`.
+    /// The user's home, for `~/.pki/nssdb` and the Firefox profiles.
     pub home: Option<PathBuf>,
     /// Run `update-ca-certificates` / `update-ca-trust` after changing the system store
     /// (off under `--root`: those tools only know the real system).
@@ -44,8 +45,11 @@ enum Store {
         cacerts: PathBuf,
         keytool: PathBuf,
     },
+    /// An NSS database in SQL format (`cert9.db`), changed with `certutil -d sql:DIR`.
     Nss {
         db: PathBuf,
+        /// "NSS database" (Chromium's shared one) or "Firefox profile".
+        what: &'static str,
     },
 }
 
@@ -54,7 +58,7 @@ impl Store {
         match self {
             Store::System { dir, file, .. } => format!("system store {}", dir.join(file).display()),
             Store::Jdk { cacerts, .. } => format!("JDK keystore {} (alias {NAME})", cacerts.display()),
-            Store::Nss { db } => format!("NSS database {} (nickname {NAME})", db.display()),
+            Store::Nss { db, what } => format!("{what} {} (nickname {NAME})", db.display()),
         }
     }
 
@@ -73,7 +77,7 @@ impl Store {
         };
         match self {
             Store::System { dir, .. } => probe_dir(dir),
-            Store::Nss { db } => probe_dir(db),
+            Store::Nss { db, .. } => probe_dir(db),
             Store::Jdk { cacerts, .. } => std::fs::OpenOptions::new()
                 .write(true)
                 .open(cacerts)
@@ -140,13 +144,46 @@ fn discover(opts: &Options) -> Vec<Store> {
             stores.push(Store::Jdk { cacerts, keytool });
         }
     }
-    if let Some(home) = &opts.home {
+    if let Some(home) = opts.home.as_deref().filter(|_| on_path("certutil").is_some()) {
         let db = home.join(".pki/nssdb");
-        if db.is_dir() && on_path("certutil").is_some() {
-            stores.push(Store::Nss { db });
+        if db.is_dir() {
+            stores.push(Store::Nss {
+                db,
+                what: "NSS database",
+            });
         }
+        stores.extend(firefox_profiles(home).into_iter().map(|db| Store::Nss {
+            db,
+            what: "Firefox profile",
+        }));
     }
     stores
+}
+
+/// Every Firefox profile with an SQL NSS database (`cert9.db`), sorted: the profiles of
+/// Firefox from a package or a tarball (`~/.mozilla/firefox/*/`), of the snap
+/// (`~/snap/firefox/common/.mozilla/firefox/*/`) and of the Flatpak
+/// (`~/.var/app/org.mozilla.firefox/.mozilla/firefox/*/`). A profile still on the old `cert8.db`
+/// only is left alone (`certutil -d sql:` would make a second, unused database there).
+fn firefox_profiles(home: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for base in [
+        ".mozilla/firefox",
+        "snap/firefox/common/.mozilla/firefox",
+        ".var/app/org.mozilla.firefox/.mozilla/firefox",
+    ] {
+        let Ok(entries) = std::fs::read_dir(home.join(base)) else {
+            continue;
+        };
+        let mut profiles: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("cert9.db").is_file())
+            .collect();
+        profiles.sort();
+        found.extend(profiles);
+    }
+    found
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<std::process::Output> {
@@ -220,7 +257,7 @@ fn change(store: &Store, ca_file: &Path, add: bool, opts: &Options) -> anyhow::R
                 Ok(format!("{}: no alias {NAME} (nothing changed)", cacerts.display()))
             }
         }
-        Store::Nss { db } => {
+        Store::Nss { db, .. } => {
             let sql = format!("sql:{}", db.display());
             let present = nss_has(db);
             if present {
@@ -378,6 +415,80 @@ mod tests {
         apply(&o, true).expect("install twice");
         apply(&o, false).expect("uninstall");
         assert!(!list("mock-server") && list("corp"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn every_firefox_profile_and_the_chromium_db_get_the_ca_and_lose_exactly_it() {
+        if on_path("certutil").is_none() {
+            eprintln!("skipped: no certutil on PATH (Debian: libnss3-tools)");
+            return;
+        }
+        let root = std::env::temp_dir().join(format!("trust-test-nss-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let home = root.join("home");
+        let profiles = [
+            home.join(".mozilla/firefox/abcd1234.default-release"),
+            home.join("snap/firefox/common/.mozilla/firefox/efgh5678.default"),
+            home.join(".var/app/org.mozilla.firefox/.mozilla/firefox/ijkl9012.default-release"),
+        ];
+        let chromium = home.join(".pki/nssdb");
+        // A profile from before cert9.db (Firefox < 58): left alone, no database made.
+        let legacy = home.join(".mozilla/firefox/old00000.default");
+        std::fs::create_dir_all(&legacy).expect("dir");
+        std::fs::write(legacy.join("cert8.db"), "").expect("write");
+        let other = root.join("other");
+        mock_server::tls::ensure_ca(&other).expect("other CA");
+        let certutil = |db: &Path, args: &[&str]| {
+            let mut c = Command::new("certutil");
+            c.arg("-d").arg(format!("sql:{}", db.display())).args(args);
+            c.output().expect("certutil")
+        };
+        for db in profiles.iter().chain([&chromium]) {
+            std::fs::create_dir_all(db).expect("dir");
+            assert!(certutil(db, &["-N", "--empty-password"]).status.success());
+            // Another CA the user trusts, which must survive.
+            let mut add = Command::new("certutil");
+            add.arg("-d")
+                .arg(format!("sql:{}", db.display()))
+                .args(["-A", "-n", "corp", "-t", "C,,", "-i"])
+                .arg(other.join("ca.pem"));
+            run_ok(&mut add).expect("seed db");
+        }
+        let has = |db: &Path, nick: &str| certutil(db, &["-L", "-n", nick]).status.success();
+        let o = opts(&root);
+        let report = apply(&o, true).expect("install");
+        for db in &profiles {
+            assert!(
+                report.contains(&format!("{}: added as mock-server", db.display())),
+                "{report}"
+            );
+            assert!(has(db, "mock-server") && has(db, "corp"), "{}", db.display());
+            // Trusted as a CA for TLS servers: the listing shows the trust flags "C,,".
+            let list = String::from_utf8_lossy(&certutil(db, &["-L"]).stdout).to_string();
+            let line = list.lines().find(|l| l.starts_with("mock-server")).unwrap_or_default();
+            assert!(line.trim_end().ends_with("C,,"), "{list}");
+        }
+        assert!(has(&chromium, "mock-server"));
+        assert!(!report.contains("old00000"), "{report}");
+        assert!(!legacy.join("cert9.db").exists());
+        apply(&o, true).expect("install twice");
+        let nicks = String::from_utf8_lossy(&certutil(&profiles[0], &["-L"]).stdout).to_string();
+        assert_eq!(
+            nicks.lines().filter(|l| l.starts_with("mock-server")).count(),
+            1,
+            "{nicks}"
+        );
+        let report = apply(&o, false).expect("uninstall");
+        for db in profiles.iter().chain([&chromium]) {
+            assert!(
+                report.contains(&format!("{}: deleted mock-server", db.display())),
+                "{report}"
+            );
+            assert!(!has(db, "mock-server") && has(db, "corp"), "{}", db.display());
+        }
+        let again = apply(&o, false).expect("again");
+        assert_eq!(again.matches("nothing changed").count(), 4, "{again}");
         let _ = std::fs::remove_dir_all(&root);
     }
 
