@@ -76,6 +76,45 @@ if [ -d tests/dropin/node/node_modules ]; then
   echo "-- Node: msal-node, @azure/identity, imapflow"
   node tests/dropin/node/dropin.mjs || status=1
 fi
+# ---- BEGIN Java part (tests/dropin/java) ------------------------------------------------
+# Microsoft's "Authenticate an IMAP connection using OAuth 2.0" code, unmodified: msal4j's
+# ConfidentialClientApplication (secret and certificate), then javax.mail 1.6.2 and Jakarta
+# Mail 2 with the guide's properties and store.connect("outlook.office365.com", user, token).
+# Java trusts the mock as after `mock-server trust install`: the binary imports the CA with
+# keytool (alias mock-server) into a copy of this JDK's cacerts, which is bind-mounted over
+# the real one, so the code keeps Java's default SSL settings.
+if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
+  java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+  cacerts=$(readlink -f "$java_home/lib/security/cacerts")
+  jdk_copy=$work/jdk-root/usr/lib/jvm/jdk/lib/security
+  mkdir -p "$jdk_copy"
+  cp "$cacerts" "$jdk_copy/cacerts"
+  # --root: the stores under that folder only (this JDK's copy; no system store there),
+  # HOME: no NSS database of this machine is touched.
+  HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust install --root "$work/jdk-root" >"$work/trust.log"
+  grep -q "imported as alias mock-server" "$work/trust.log" || { cat "$work/trust.log" >&2; exit 1; }
+  mount --bind "$jdk_copy/cacerts" "$cacerts"
+  echo "-- Java: msal4j (the guide's code), javax.mail and Jakarta Mail; the CA in $cacerts (bind-mounted copy)"
+  if (cd tests/dropin/java && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
+      >"$work/mvn.log" 2>&1); then
+    for module in javax-mail jakarta-mail; do
+      dir=tests/dropin/java/$module
+      # stdout is mail.debug's protocol log (the guide turns it on): kept, shown on failure.
+      if ! timeout 120 java -cp "$dir/target/classes:$(cat "$dir/target/classpath.txt")" \
+          "com.example.dropin.${module/-/}.GuideImap" >"$work/java-$module.log"; then
+        status=1
+        echo "-- $module: mail.debug log (last 60 lines)"
+        tail -60 "$work/java-$module.log"
+      fi
+    done
+  else
+    status=1
+    cat "$work/mvn.log"
+  fi
+else
+  echo "drop-in proof: no Maven or JDK (keytool); the Java part is skipped"
+fi
+# ---- END Java part ---------------------------------------------------------------------
 if [ $status != 0 ]; then
   echo "-- server log"
   tail -50 "$work/server.log"

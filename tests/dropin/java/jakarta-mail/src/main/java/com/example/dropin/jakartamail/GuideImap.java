@@ -44,6 +44,9 @@ public final class GuideImap {
     }
 
     static String inboxAsExpected(Properties props, String token) throws Exception {
+        if (token == null) {
+            throw new AssertionError("no token: its msal4j check failed");
+        }
         List<String> subjects = listInbox(props, token);
         if (!subjects.equals(Demo.INBOX_SUBJECTS)) {
             throw new AssertionError("INBOX subjects " + subjects + ", expected " + Demo.INBOX_SUBJECTS);
