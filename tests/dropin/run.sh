@@ -91,8 +91,12 @@ if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
   cp "$cacerts" "$jdk_copy/cacerts"
   # --root: the stores under that folder only (this JDK's copy; no system store there),
   # HOME: no NSS database of this machine is touched.
-  HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust install --root "$work/jdk-root" >"$work/trust.log"
-  grep -q "imported as alias mock-server" "$work/trust.log" || { cat "$work/trust.log" >&2; exit 1; }
+  if ! HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust install --root "$work/jdk-root" >"$work/trust.log" 2>&1 \
+      || ! grep -q "imported as alias mock-server" "$work/trust.log"; then
+    echo "drop-in proof: mock-server trust install did not import the CA into the cacerts copy:" >&2
+    cat "$work/trust.log" >&2
+    exit 1
+  fi
   mount --bind "$jdk_copy/cacerts" "$cacerts"
   echo "-- Java: msal4j (the guide's code), javax.mail and Jakarta Mail; the CA in $cacerts (bind-mounted copy)"
   if (cd tests/dropin/java && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
