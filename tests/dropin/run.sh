@@ -79,7 +79,8 @@ fi
 # ---- BEGIN Java part (tests/dropin/java) ------------------------------------------------
 # Microsoft's "Authenticate an IMAP connection using OAuth 2.0" code, unmodified: msal4j's
 # ConfidentialClientApplication (secret and certificate), then javax.mail 1.6.2 and Jakarta
-# Mail 2 with the guide's properties and store.connect("outlook.office365.com", user, token).
+# Mail 2 with the guide's properties and store.connect("outlook.office365.com", user, token);
+# also msal4j's PublicClientApplication (password grant, device code flow) before javax.mail.
 # Java trusts the mock as after `mock-server trust install`: the binary imports the CA with
 # keytool (alias mock-server) into a copy of this JDK's cacerts, which is bind-mounted over
 # the real one, so the code keeps Java's default SSL settings.
@@ -101,14 +102,16 @@ if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
   echo "-- Java: msal4j (the guide's code), javax.mail and Jakarta Mail; the CA in $cacerts (bind-mounted copy)"
   if (cd tests/dropin/java && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
       >"$work/mvn.log" 2>&1); then
-    for module in javax-mail jakarta-mail; do
-      dir=tests/dropin/java/$module
+    # GuideImap: the guide's code; DelegatedImap: msal4j's password grant and device code
+    # flow (app 08) before the same IMAP code.
+    for program in javax-mail/GuideImap javax-mail/DelegatedImap jakarta-mail/GuideImap; do
+      module=${program%/*} dir=tests/dropin/java/${program%/*}
       # stdout is mail.debug's protocol log (the guide turns it on): kept, shown on failure.
       if ! timeout 120 java -cp "$dir/target/classes:$(cat "$dir/target/classpath.txt")" \
-          "com.example.dropin.${module/-/}.GuideImap" >"$work/java-$module.log"; then
+          "com.example.dropin.${module/-/}.${program#*/}" >"$work/java.log"; then
         status=1
-        echo "-- $module: mail.debug log (last 60 lines)"
-        tail -60 "$work/java-$module.log"
+        echo "-- $program: mail.debug log (last 60 lines)"
+        tail -60 "$work/java.log"
       fi
     done
   else
