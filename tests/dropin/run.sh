@@ -98,7 +98,11 @@ if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
     cat "$work/trust.log" >&2
     exit 1
   fi
+  cp "$cacerts" "$work/cacerts.before"
   mount --bind "$jdk_copy/cacerts" "$cacerts"
+  # docs/drop-in.md's check, against the JDK's own path.
+  keytool -list -cacerts -storepass changeit -alias mock-server >/dev/null \
+    || { echo "drop-in proof: no alias mock-server in $cacerts after the bind mount" >&2; exit 1; }
   echo "-- Java: msal4j (the guide's code), javax.mail and Jakarta Mail; the CA in $cacerts (bind-mounted copy)"
   if (cd tests/dropin/java && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
       >"$work/mvn.log" 2>&1); then
@@ -117,6 +121,17 @@ if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
   else
     status=1
     cat "$work/mvn.log"
+  fi
+  # The documented undo: uninstall deletes the alias and leaves every other entry as it was.
+  HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust uninstall --root "$work/jdk-root" >>"$work/trust.log" 2>&1
+  if keytool -list -cacerts -storepass changeit -alias mock-server >/dev/null 2>&1 \
+      || ! cmp -s <(keytool -list -keystore "$work/cacerts.before" -storepass changeit 2>&1) \
+        <(keytool -list -cacerts -storepass changeit 2>&1); then
+    status=1
+    echo "FAIL Java: mock-server trust uninstall did not restore $cacerts"
+    cat "$work/trust.log"
+  else
+    echo "ok   Java: trust uninstall deleted the alias mock-server and left the other entries of cacerts as they were"
   fi
 else
   echo "drop-in proof: no Maven or JDK (keytool); the Java part is skipped"
