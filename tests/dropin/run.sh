@@ -107,8 +107,8 @@ if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
   if (cd tests/dropin/java && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
       >"$work/mvn.log" 2>&1); then
     # GuideImap: the guide's code; DelegatedImap: msal4j's password grant and device code
-    # flow (app 08) before the same IMAP code.
-    for program in javax-mail/GuideImap javax-mail/DelegatedImap jakarta-mail/GuideImap; do
+    # flow (app 08) before the same IMAP code; SmtpSend: SMTP XOAUTH2 to smtp.office365.com:587.
+    for program in javax-mail/GuideImap javax-mail/DelegatedImap javax-mail/SmtpSend jakarta-mail/GuideImap; do
       module=${program%/*} dir=tests/dropin/java/${program%/*}
       # stdout is mail.debug's protocol log (the guide turns it on): kept, shown on failure.
       if ! timeout 120 java -cp "$dir/target/classes:$(cat "$dir/target/classpath.txt")" \
