@@ -123,8 +123,8 @@ if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
     cat "$work/mvn.log"
   fi
   # The documented undo: uninstall deletes the alias and leaves every other entry as it was.
-  HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust uninstall --root "$work/jdk-root" >>"$work/trust.log" 2>&1
-  if keytool -list -cacerts -storepass changeit -alias mock-server >/dev/null 2>&1 \
+  if ! HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust uninstall --root "$work/jdk-root" >>"$work/trust.log" 2>&1 \
+      || keytool -list -cacerts -storepass changeit -alias mock-server >/dev/null 2>&1 \
       || ! cmp -s <(keytool -list -keystore "$work/cacerts.before" -storepass changeit 2>&1) \
         <(keytool -list -cacerts -storepass changeit 2>&1); then
     status=1
