@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Drop-in proof (docs/_incoming/drop-in.md): unmodified Python (MSAL, azure-identity,
-# imaplib) and Node (msal-node, @azure/identity, imapflow) programs reach
+# Drop-in proof (docs/drop-in.md): unmodified Python (MSAL, azure-identity, imaplib),
+# Node (msal-node, @azure/identity, imapflow), Go (MSAL for Go, azidentity, go-imap v2)
+# and Java (the guide's msal4j code, javax.mail, Jakarta Mail) programs reach
 # `mock-server --real-hosts` under Microsoft's own names and ports.
 #
 # This machine's /etc/hosts and CA bundle are never changed: the script re-runs itself in
@@ -94,6 +95,67 @@ else
   echo "drop-in proof: no go on PATH; the Go part is skipped"
 fi
 # ---- END Go part ----
+# ---- BEGIN Java part (tests/dropin/java) ------------------------------------------------
+# Microsoft's "Authenticate an IMAP connection using OAuth 2.0" code, unmodified: msal4j's
+# ConfidentialClientApplication (secret and certificate), then javax.mail 1.6.2 and Jakarta
+# Mail 2 with the guide's properties and store.connect("outlook.office365.com", user, token);
+# also msal4j's PublicClientApplication (password grant, device code flow) before javax.mail.
+# Java trusts the mock as after `mock-server trust install`: the binary imports the CA with
+# keytool (alias mock-server) into a copy of this JDK's cacerts, which is bind-mounted over
+# the real one, so the code keeps Java's default SSL settings.
+if command -v mvn >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
+  java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+  cacerts=$(readlink -f "$java_home/lib/security/cacerts")
+  jdk_copy=$work/jdk-root/usr/lib/jvm/jdk/lib/security
+  mkdir -p "$jdk_copy"
+  cp "$cacerts" "$jdk_copy/cacerts"
+  # --root: the stores under that folder only (this JDK's copy; no system store there),
+  # HOME: no NSS database of this machine is touched.
+  if ! HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust install --root "$work/jdk-root" >"$work/trust.log" 2>&1 \
+      || ! grep -q "imported as alias mock-server" "$work/trust.log"; then
+    echo "drop-in proof: mock-server trust install did not import the CA into the cacerts copy:" >&2
+    cat "$work/trust.log" >&2
+    exit 1
+  fi
+  cp "$cacerts" "$work/cacerts.before"
+  mount --bind "$jdk_copy/cacerts" "$cacerts"
+  # docs/drop-in.md's check, against the JDK's own path.
+  keytool -list -cacerts -storepass changeit -alias mock-server >/dev/null \
+    || { echo "drop-in proof: no alias mock-server in $cacerts after the bind mount" >&2; exit 1; }
+  echo "-- Java: msal4j (the guide's code), javax.mail and Jakarta Mail; the CA in $cacerts (bind-mounted copy)"
+  if (cd tests/dropin/java && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt \
+      >"$work/mvn.log" 2>&1); then
+    # GuideImap: the guide's code; DelegatedImap: msal4j's password grant and device code
+    # flow (app 08) before the same IMAP code; SmtpSend: SMTP XOAUTH2 to smtp.office365.com:587.
+    for program in javax-mail/GuideImap javax-mail/DelegatedImap javax-mail/SmtpSend jakarta-mail/GuideImap; do
+      module=${program%/*} dir=tests/dropin/java/${program%/*}
+      # stdout is mail.debug's protocol log (the guide turns it on): kept, shown on failure.
+      if ! timeout 120 java -cp "$dir/target/classes:$(cat "$dir/target/classpath.txt")" \
+          "com.example.dropin.${module/-/}.${program#*/}" >"$work/java.log"; then
+        status=1
+        echo "-- $program: mail.debug log (last 60 lines)"
+        tail -60 "$work/java.log"
+      fi
+    done
+  else
+    status=1
+    cat "$work/mvn.log"
+  fi
+  # The documented undo: uninstall deletes the alias and leaves every other entry as it was.
+  if ! HOME=$work MOCK_SERVER_CA_DIR="$work/ca" "$BIN" trust uninstall --root "$work/jdk-root" >>"$work/trust.log" 2>&1 \
+      || keytool -list -cacerts -storepass changeit -alias mock-server >/dev/null 2>&1 \
+      || ! cmp -s <(keytool -list -keystore "$work/cacerts.before" -storepass changeit 2>&1) \
+        <(keytool -list -cacerts -storepass changeit 2>&1); then
+    status=1
+    echo "FAIL Java: mock-server trust uninstall did not restore $cacerts"
+    cat "$work/trust.log"
+  else
+    echo "ok   Java: trust uninstall deleted the alias mock-server and left the other entries of cacerts as they were"
+  fi
+else
+  echo "drop-in proof: no Maven or JDK (keytool); the Java part is skipped"
+fi
+# ---- END Java part ---------------------------------------------------------------------
 if [ $status != 0 ]; then
   echo "-- server log"
   tail -50 "$work/server.log"

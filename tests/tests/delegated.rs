@@ -1113,6 +1113,40 @@ async fn device_code_on_organizations_takes_the_tenant_of_the_user_who_signs_in(
     assert!(r.json["refresh_token"].is_string());
 }
 
+/// msal4j (so also azure-identity's DeviceCodeCredential for Java) polls with the short
+/// grant name `device_code`, not RFC 8628's URN; Entra takes both, on a tenant and on
+/// `/organizations`.
+#[tokio::test]
+async fn device_code_polled_with_msal4j_s_short_grant_name() {
+    let server = frozen_server().await;
+    let c = client(&server);
+    let app08 = app(8);
+    for segment in [CONTOSO, "organizations"] {
+        let flow = start_device_at(&c, &server, segment).await;
+        assert_eq!(flow.status, 200, "{}", flow.json);
+        let dc = flow.json["device_code"].as_str().expect("dc");
+        let url = format!("{}/{segment}/oauth2/v2.0/token", server.https_url());
+        let form = [
+            ("grant_type", "device_code"),
+            ("client_id", app08.as_str()),
+            ("device_code", dc),
+            ("scope", IMAP_SCOPE),
+            ("client_info", "1"),
+        ];
+        assert_aad_error(&post_form(&c, &url, &form).await, 400, "authorization_pending", 70016);
+        server
+            .approve_device_code(flow.json["user_code"].as_str().expect("uc"), USER)
+            .expect("approve");
+        server.clock().advance(Duration::seconds(5));
+        let r = post_form(&c, &url, &form).await;
+        assert_eq!(r.status, 200, "{segment}: {}", r.json);
+        assert_user_token(
+            r.json["access_token"].as_str().expect("at"),
+            "https://outlook.office.com",
+        );
+    }
+}
+
 #[tokio::test]
 async fn device_code_on_common_signs_in_a_user_of_another_tenant_on_the_page() {
     let server = MockServer::builder()

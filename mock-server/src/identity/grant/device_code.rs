@@ -19,6 +19,10 @@ use crate::identity::request::{EndpointVersion, TokenRequest};
 use crate::identity::store::{random_token, DeviceFlow, DeviceStatus, DEVICE_CODE_INTERVAL, DEVICE_CODE_LIFETIME};
 
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// The short name Entra accepts for the same grant: msal4j polls with it (its
+/// `GrantConstants.DEVICE_CODE`, so also azure-identity's `DeviceCodeCredential` for
+/// Java), as ADAL did before it.
+pub const DEVICE_CODE_GRANT_SHORT: &str = "device_code";
 
 /// User codes: capitals and digits, without look-alikes (0/O, 1/I), 9 long like Entra's.
 const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -157,7 +161,8 @@ pub fn start(
     })
 }
 
-/// The token endpoint polled with `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
+/// The token endpoint polled with `grant_type=urn:ietf:params:oauth:grant-type:device_code`
+/// (or `device_code`).
 pub fn grant(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &TokenRequest) -> Result<Issued, AadError> {
     let flow_tenant = flow_tenant(ctx, segment, req)?;
     let client_id = client_id(req)?;

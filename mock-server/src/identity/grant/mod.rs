@@ -17,7 +17,7 @@ use crate::directory::{Application, Directory};
 use crate::token::Authority;
 use time::OffsetDateTime;
 
-pub use device_code::DEVICE_CODE_GRANT;
+pub use device_code::{DEVICE_CODE_GRANT, DEVICE_CODE_GRANT_SHORT};
 
 /// Everything a grant needs besides the request.
 pub struct Ctx<'a> {
@@ -36,7 +36,7 @@ pub struct Ctx<'a> {
 pub fn token(ctx: &Ctx<'_>, version: EndpointVersion, segment: &str, req: &TokenRequest) -> Result<Issued, AadError> {
     match req.get("grant_type") {
         Some("password") => password::grant(ctx, version, segment, req),
-        Some(DEVICE_CODE_GRANT) => device_code::grant(ctx, version, segment, req),
+        Some(DEVICE_CODE_GRANT | DEVICE_CODE_GRANT_SHORT) => device_code::grant(ctx, version, segment, req),
         Some("authorization_code") => authorization_code::grant(ctx, version, segment, req),
         Some("refresh_token") => refresh_token::grant(ctx, version, segment, req),
         _ => client_credentials::issue(ctx.directory, ctx.authority, version, segment, req, ctx.now, ctx.config),
