@@ -22,6 +22,12 @@ impl Personality {
         match s {
             "exo-2025" | "current" => Some(Self::Exo2025),
             "exo-2018" | "classic" => Some(Self::Exo2018),
+            // The IMAP eras before 2024 (`--personality`, a recording's `@personality`):
+            // every SMTP capture before 2024-07 has the banner without an id and the same
+            // EHLO lists (PHPMailer #797, 2016-08; SMTPClient.jl #44, 2020-12;
+            // email-oauth2-proxy #95, 2022-11; MailKit #1603, 2023-07; email-oauth2-proxy
+            // #258, 2024-06), so they are this era on SMTP.
+            "exo-2016" | "exo-2019" => Some(Self::Exo2018),
             _ => None,
         }
     }
