@@ -41,18 +41,21 @@ struct Args {
     imap_port: Option<u16>,
     /// Which Exchange Online all three mail servers imitate, by the year of its earliest
     /// capture: exo-2025 (default; LOGINDISABLED, basic auth retired, SMTP banner with id,
-    /// POP3 tcpproxy greeting), exo-2019 (AUTH=PLAIN and MOVE before IMAP authentication),
-    /// exo-2018 (AUTH=PLAIN, no MOVE before IMAP authentication), exo-2016 (as 2019, no
-    /// BACKENDAUTHENTICATE after it). SMTP and POP3 have two eras: exo-2025 and the one
-    /// before (2016, 2018 and 2019). --imap-, --smtp- and --pop3-personality override it
-    /// per protocol. The capture behind each era: docs/imap.md, "Fidelity".
-    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    /// POP3 tcpproxy greeting), exo-2026 (as 2025, with the IMAP "tcpproxy" greeting),
+    /// exo-2019 (AUTH=PLAIN and MOVE before IMAP authentication), exo-2018 (AUTH=PLAIN, no
+    /// MOVE before IMAP authentication), exo-2016 (as 2019, no BACKENDAUTHENTICATE after
+    /// it). SMTP and POP3 have two eras: 2025 (also for exo-2026) and the one before (2016,
+    /// 2018, 2019). --imap-, --smtp- and --pop3-personality override it per protocol. The
+    /// capture behind each era: docs/imap.md, "Fidelity".
+    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
     personality: String,
     /// The IMAP era alone, overriding --personality: exo-2025 (LOGINDISABLED, LOGIN answered
-    /// "NO Basic authentication is disabled." and BYE), exo-2019 (AUTH=PLAIN with MOVE
-    /// before authentication, "NO LOGIN failed."), exo-2018 (AUTH=PLAIN, no MOVE before
-    /// authentication, "NO LOGIN failed."), exo-2016 (as 2019, no BACKENDAUTHENTICATE).
-    #[arg(long, value_name = "ERA", value_parser = ["exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    /// "NO Basic authentication is disabled." and BYE), exo-2026 (the same with the
+    /// "* OK Microsoft Exchange IMAP4 service ready. <id> (tcpproxy/...)" greeting), exo-2019
+    /// (AUTH=PLAIN with MOVE before authentication, "NO LOGIN failed."), exo-2018
+    /// (AUTH=PLAIN, no MOVE before authentication, "NO LOGIN failed."), exo-2016 (as 2019,
+    /// no BACKENDAUTHENTICATE).
+    #[arg(long, value_name = "ERA", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
     imap_personality: Option<String>,
     /// First AUTHENTICATE continuation: "bare" (`+`, as Exchange sends it) or "space" (`+ `, RFC 3501).
     #[arg(long, value_name = "bare|space", default_value = "bare", value_parser = ["bare", "space"])]
@@ -97,9 +100,9 @@ struct Args {
     #[arg(long, value_name = "N")]
     smtp_port: Option<u16>,
     /// The SMTP era alone, overriding --personality: exo-2025 (banner and error brackets
-    /// with time and id, since 2024-10) or exo-2018 (no id, brackets with the host only;
-    /// exo-2016 and exo-2019 are the same on SMTP).
-    #[arg(long, value_name = "ERA", value_parser = ["exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    /// with time and id, since 2024-10; exo-2026 is the same on SMTP) or exo-2018 (no id,
+    /// brackets with the host only; exo-2016 and exo-2019 are the same on SMTP).
+    #[arg(long, value_name = "ERA", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
     smtp_personality: Option<String>,
     /// AUTH continuation: "space" (`334 `, default; msmtp needs it) or "bare" (`334`, as Microsoft's page prints it).
     #[arg(long, value_name = "bare|space", default_value = "space", value_parser = ["bare", "space"])]
@@ -217,9 +220,9 @@ struct Args {
     #[arg(long, value_name = "N")]
     pop3_port: Option<u16>,
     /// The POP3 era alone, overriding --personality: exo-2025 (tcpproxy greeting, "-ERR
-    /// Basic authentication is disabled") or exo-2018 (classic greeting; exo-2016 and
-    /// exo-2019 are the same on POP3).
-    #[arg(long, value_name = "ERA", value_parser = ["exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    /// Basic authentication is disabled"; exo-2026 is the same on POP3) or exo-2018 (classic
+    /// greeting; exo-2016 and exo-2019 are the same on POP3).
+    #[arg(long, value_name = "ERA", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
     pop3_personality: Option<String>,
     /// POP3 autologout after this many seconds without a command (`-ERR Connection is closed. 12`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]

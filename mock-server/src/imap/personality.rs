@@ -29,10 +29,17 @@ pub enum Personality {
     /// #1912, 2020-04; imapfilter #224, 2021-04), the 2018 line after it
     /// (BACKENDAUTHENTICATE); LOGIN refused with `NO LOGIN failed.` (Mailspring #1208).
     Exo2019,
+    /// 2026, the "tcpproxy" front end: its own greeting
+    /// (`* OK Microsoft Exchange IMAP4 service ready. <id> (tcpproxy/… BACKENDAUTHENTICATE) [<blob>]`,
+    /// MailKit #2016, 2026-09-09; uxc #445, 2026-09), otherwise the 2025 lines; LOGIN
+    /// answered `NO Basic authentication is disabled.` and the BYE, as uxc #445 shows behind
+    /// this greeting. Clients that recognise Exchange by the classic greeting (MailKit's
+    /// quirks mode) do not recognise this one: the reason it is an era of its own.
+    Exo2026,
 }
 
 /// Every era a recording's `@personality` or `--imap-personality` can name.
-pub const ERAS: &[&str] = &["exo-2025", "exo-2018", "exo-2016", "exo-2019"];
+pub const ERAS: &[&str] = &["exo-2025", "exo-2018", "exo-2016", "exo-2019", "exo-2026"];
 
 /// The pre-authentication line of 2015–2021 that still had MOVE (MailKit #178, node-imap
 /// #523, Mailspring #1208, imapfilter #224, all verbatim).
@@ -50,6 +57,7 @@ impl Personality {
             "exo-2018" | "classic" => Some(Self::Exo2018),
             "exo-2016" => Some(Self::Exo2016),
             "exo-2019" => Some(Self::Exo2019),
+            "exo-2026" => Some(Self::Exo2026),
             _ => None,
         }
     }
@@ -61,6 +69,7 @@ impl Personality {
             Self::Exo2018 => "exo-2018",
             Self::Exo2016 => "exo-2016",
             Self::Exo2019 => "exo-2019",
+            Self::Exo2026 => "exo-2026",
         }
     }
 
@@ -68,7 +77,7 @@ impl Personality {
     pub fn capability_pre_auth(self) -> &'static str {
         match self {
             // Probes 2025–2026 and MailKit #2016 (2026-09-09), verbatim.
-            Self::Exo2025 => "IMAP4 IMAP4rev1 AUTH=XOAUTH2 LOGINDISABLED SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
+            Self::Exo2025 | Self::Exo2026 => "IMAP4 IMAP4rev1 AUTH=XOAUTH2 LOGINDISABLED SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
             Self::Exo2018 => "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
             Self::Exo2016 | Self::Exo2019 => PRE_AUTH_PLAIN_WITH_MOVE,
         }
@@ -82,7 +91,7 @@ impl Personality {
             // the mailbox server's, not the front end's). Its `ENABLE IMAP4rev2` and
             // `BACKENDAUTHENTICATE-IR` were, per the reporter, a rollout to one tenant and
             // are left out; whether other tenants see BACKENDAUTHENTICATE-IR is unconfirmed.
-            Self::Exo2025 | Self::Exo2018 | Self::Exo2019 => POST_AUTH_2018,
+            Self::Exo2025 | Self::Exo2026 | Self::Exo2018 | Self::Exo2019 => POST_AUTH_2018,
             // node-imap #523 (2016-02-12) and MailKit #290 (2016-01-20), verbatim.
             Self::Exo2016 => "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTACCESSRULES CLIENTNETWORKPRESENCELOCATION CHILDREN IDLE NAMESPACE LITERAL+",
         }
@@ -96,14 +105,16 @@ impl Personality {
     }
 
     pub fn advertises_plain(self) -> bool {
-        !matches!(self, Self::Exo2025)
+        !matches!(self, Self::Exo2025 | Self::Exo2026)
     }
 
     /// The tagged answer to LOGIN over TLS.
     pub fn login_refused(self) -> &'static str {
         match self {
-            // holon-run/uxc #445 (2026-09).
-            Self::Exo2025 => BASIC_AUTH_DISABLED,
+            // holon-run/uxc #445 (2026-09), behind the tcpproxy greeting; exo-2025 (classic
+            // greeting) has it from there too, unconfirmed for that front end: a 2025-05
+            // report (cry-inc/dmarc-report-viewer #31) quotes "LOGIN failed." instead.
+            Self::Exo2025 | Self::Exo2026 => BASIC_AUTH_DISABLED,
             // imapsync #317/#368 (2022), Mailspring #885 (2018) and #1208 (2018, the 2019
             // era's line), imapfilter #258 (2022).
             Self::Exo2018 | Self::Exo2019 => LOGIN_FAILED,
@@ -115,7 +126,15 @@ impl Personality {
 
     /// Whether the LOGIN refusal also ends the connection with the LOGOUT BYE (uxc #445).
     pub fn login_refusal_closes(self) -> bool {
-        matches!(self, Self::Exo2025)
+        matches!(self, Self::Exo2025 | Self::Exo2026)
+    }
+
+    /// The greeting of this era's front end (a new `<id>` for each connection in 2026).
+    pub fn greeting_line(self, fqdn: &str) -> String {
+        match self {
+            Self::Exo2026 => greeting_tcpproxy(fqdn, &uuid::Uuid::new_v4().to_string()),
+            _ => greeting(fqdn),
+        }
     }
 }
 
@@ -124,6 +143,23 @@ pub fn greeting(fqdn: &str) -> String {
     let utf16: Vec<u8> = fqdn.encode_utf16().flat_map(u16::to_le_bytes).collect();
     format!(
         "* OK The Microsoft Exchange IMAP4 service is ready. [{}]\r\n",
+        STANDARD.encode(utf16)
+    )
+}
+
+/// The 2026 front end's version, as MailKit #2016 (2026-09-09) shows it in the greeting.
+pub const TCPPROXY_IMAP_VERSION: &str = "tcpproxy/15.21.0406.000";
+
+/// The "tcpproxy" greeting: `* OK Microsoft Exchange IMAP4 service ready. <id> (tcpproxy/<version>
+/// BACKENDAUTHENTICATE) [<blob>]` (MailKit #2016, 2026-09-09; uxc #445 quotes its start). The
+/// capture masks the id as `********-****-****-****-************` (a GUID's shape) and the
+/// blob; that the id changes per connection, its letter case, and that the blob is the host
+/// name as in the classic greeting (as the POP3 tcpproxy greeting's is, MailKit #1948) are
+/// unconfirmed.
+pub fn greeting_tcpproxy(fqdn: &str, id: &str) -> String {
+    let utf16: Vec<u8> = fqdn.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    format!(
+        "* OK Microsoft Exchange IMAP4 service ready. {id} ({TCPPROXY_IMAP_VERSION} BACKENDAUTHENTICATE) [{}]\r\n",
         STANDARD.encode(utf16)
     )
 }
@@ -184,9 +220,10 @@ mod tests {
             .capability_pre_auth()
             .contains("AUTH=XOAUTH2 LOGINDISABLED SASL-IR"));
         assert!(!Exo2025.advertises_plain());
+        assert_eq!(Exo2026.capability_pre_auth(), Exo2025.capability_pre_auth());
         // BACKENDAUTHENTICATE after authentication from 2018 on; 2016 has none.
         assert!(!Exo2016.capability_post_auth().contains("BACKENDAUTHENTICATE"));
-        for p in [Exo2018, Exo2019, Exo2025] {
+        for p in [Exo2018, Exo2019, Exo2025, Exo2026] {
             assert!(p
                 .capability_post_auth()
                 .contains("CLIENTNETWORKPRESENCELOCATION BACKENDAUTHENTICATE CHILDREN"));
@@ -194,7 +231,7 @@ mod tests {
             assert!(!p.capability_post_auth().contains("LOGINDISABLED"));
         }
         // Never advertised in any era (reference §1.3).
-        for p in [Exo2016, Exo2018, Exo2019, Exo2025] {
+        for p in [Exo2016, Exo2018, Exo2019, Exo2025, Exo2026] {
             for line in [p.capability_pre_auth(), p.capability_post_auth(), p.capability_plain()] {
                 for absent in ["OAUTHBEARER", "CONDSTORE", "SPECIAL-USE", "IMAP4rev2", "ENABLE"] {
                     assert!(!line.contains(absent), "{p:?}: {absent} in {line}");
@@ -206,12 +243,40 @@ mod tests {
     #[test]
     fn login_answer_per_era() {
         use Personality::*;
-        assert_eq!(Exo2025.login_refused(), "NO Basic authentication is disabled.");
-        assert!(Exo2025.login_refusal_closes());
+        for p in [Exo2025, Exo2026] {
+            assert_eq!(p.login_refused(), "NO Basic authentication is disabled.");
+            assert!(p.login_refusal_closes());
+        }
         for p in [Exo2016, Exo2018, Exo2019] {
             assert_eq!(p.login_refused(), "NO LOGIN failed.");
             assert!(!p.login_refusal_closes());
         }
+    }
+
+    #[test]
+    fn greeting_per_era() {
+        let fqdn = "FR3P281CA0157.DEUP281.PROD.OUTLOOK.COM";
+        for p in [
+            Personality::Exo2016,
+            Personality::Exo2018,
+            Personality::Exo2019,
+            Personality::Exo2025,
+        ] {
+            assert_eq!(p.greeting_line(fqdn), greeting(fqdn));
+        }
+        let g = Personality::Exo2026.greeting_line(fqdn);
+        assert!(g.starts_with("* OK Microsoft Exchange IMAP4 service ready. "), "{g}");
+        assert!(
+            g.ends_with(" (tcpproxy/15.21.0406.000 BACKENDAUTHENTICATE) [RgBSADMAUAAyADgAMQBDAEEAMAAxADUANwAuAEQARQBVAFAAMgA4ADEALgBQAFIATwBEAC4ATwBVAFQATABPAE8ASwAuAEMATwBNAA==]\r\n"),
+            "{g}"
+        );
+        // The id has the shape of the capture's mask, ********-****-****-****-************.
+        let id = g["* OK Microsoft Exchange IMAP4 service ready. ".len()..]
+            .split(' ')
+            .next()
+            .unwrap_or("");
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
     }
 
     #[test]

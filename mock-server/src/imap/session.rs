@@ -393,7 +393,8 @@ impl Session {
     }
 
     pub fn greeting(&self) -> Vec<u8> {
-        p::greeting(&self.imap.config.fqdn).into_bytes()
+        // The era decides the front end's greeting (classic, or 2026's tcpproxy one).
+        self.personality().greeting_line(&self.imap.config.fqdn).into_bytes()
     }
 
     pub fn expects(&self) -> Expect {

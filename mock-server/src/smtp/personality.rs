@@ -20,7 +20,8 @@ pub enum Personality {
 impl Personality {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "exo-2025" | "current" => Some(Self::Exo2025),
+            // exo-2026 is an IMAP front end's era (its greeting); SMTP and POP3 are 2025's.
+            "exo-2025" | "current" | "exo-2026" => Some(Self::Exo2025),
             "exo-2018" | "classic" => Some(Self::Exo2018),
             // The IMAP eras before 2024 (`--personality`, a recording's `@personality`):
             // every SMTP capture before 2024-07 has the banner without an id and the same
