@@ -15,13 +15,17 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/recordings"))
 }
 
-/// Replay an IMAP, SMTP or POP3 recording against a fresh in-process mock (with its
-/// IMAP personality; SMTP and POP3 recordings are of the default, exo-2025).
+/// Replay an IMAP, SMTP or POP3 recording against a fresh in-process mock, all three
+/// protocols set to the recording's era (`@personality`, as `mock-server --personality`).
 pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
     if !matches!(rec.protocol.as_str(), "imap" | "smtp" | "pop3") {
         return Verdict::Skip(format!("a {} recording", rec.protocol));
     }
-    let Some(personality) = mock_server::imap::Personality::parse(&rec.personality) else {
+    let (Some(personality), Some(smtp_personality), Some(pop3_personality)) = (
+        mock_server::imap::Personality::parse(&rec.personality),
+        mock_server::smtp::Personality::parse(&rec.personality),
+        mock_server::pop3::Personality::parse(&rec.personality),
+    ) else {
         return Verdict::Fail(format!("unknown personality {:?}", rec.personality));
     };
     let clock = mock_server::Clock::system();
@@ -29,6 +33,14 @@ pub async fn imap_in_process(rec: &ImapRecording) -> Verdict {
         .clock(clock.clone())
         .imap_config(mock_server::imap::ImapConfig {
             personality,
+            ..Default::default()
+        })
+        .smtp_config(mock_server::smtp::SmtpConfig {
+            personality: smtp_personality,
+            ..Default::default()
+        })
+        .pop3_config(mock_server::pop3::Pop3Config {
+            personality: pop3_personality,
             ..Default::default()
         })
         .start()

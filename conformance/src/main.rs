@@ -55,8 +55,9 @@ enum Cmd {
         /// Also play recordings with @client-outcome to the built-in client library.
         #[arg(long)]
         clients: bool,
-        /// Which era the target imitates; recordings of another era are skipped.
-        #[arg(long, default_value = "exo-2025")]
+        /// Which era the target imitates (as `mock-server --personality`): exo-2025,
+        /// exo-2019, exo-2018 or exo-2016; recordings of another era are skipped.
+        #[arg(long, default_value = "exo-2025", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
         personality: String,
     },
     /// Play one recording's server side to any client command. In the command, {host},

@@ -39,10 +39,24 @@ struct Args {
     /// IMAP port with STARTTLS (default 9143; Exchange and --real-hosts: 143; 0 = any free port).
     #[arg(long, value_name = "N")]
     imap_port: Option<u16>,
-    /// Which Exchange Online the IMAP server imitates: exo-2025 (basic auth retired,
-    /// LOGINDISABLED; default) or exo-2018 (AUTH=PLAIN, "NO LOGIN failed.").
-    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
-    imap_personality: String,
+    /// Which Exchange Online all three mail servers imitate, by the year of its earliest
+    /// capture: exo-2025 (default; LOGINDISABLED, basic auth retired, SMTP banner with id,
+    /// POP3 tcpproxy greeting), exo-2026 (as 2025, with the IMAP "tcpproxy" greeting),
+    /// exo-2019 (AUTH=PLAIN and MOVE before IMAP authentication), exo-2018 (AUTH=PLAIN, no
+    /// MOVE before IMAP authentication), exo-2016 (as 2019, no BACKENDAUTHENTICATE after
+    /// it). SMTP and POP3 have two eras: 2025 (also for exo-2026) and the one before (2016,
+    /// 2018, 2019). --imap-, --smtp- and --pop3-personality override it per protocol. The
+    /// capture behind each era: docs/imap.md, "Fidelity".
+    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    personality: String,
+    /// The IMAP era alone, overriding --personality: exo-2025 (LOGINDISABLED, LOGIN answered
+    /// "NO Basic authentication is disabled." and BYE), exo-2026 (the same with the
+    /// "* OK Microsoft Exchange IMAP4 service ready. <id> (tcpproxy/...)" greeting), exo-2019
+    /// (AUTH=PLAIN with MOVE before authentication, "NO LOGIN failed."), exo-2018
+    /// (AUTH=PLAIN, no MOVE before authentication, "NO LOGIN failed."), exo-2016 (as 2019,
+    /// no BACKENDAUTHENTICATE).
+    #[arg(long, value_name = "ERA", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    imap_personality: Option<String>,
     /// First AUTHENTICATE continuation: "bare" (`+`, as Exchange sends it) or "space" (`+ `, RFC 3501).
     #[arg(long, value_name = "bare|space", default_value = "bare", value_parser = ["bare", "space"])]
     imap_continuation: String,
@@ -85,10 +99,11 @@ struct Args {
     /// SMTP submission port with STARTTLS (default 9587; Exchange and --real-hosts: 587; 0 = any free port).
     #[arg(long, value_name = "N")]
     smtp_port: Option<u16>,
-    /// Which Exchange Online the SMTP server imitates: exo-2025 (banner and error brackets
-    /// with time and id; default) or exo-2018 (no id, brackets with the host only).
-    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
-    smtp_personality: String,
+    /// The SMTP era alone, overriding --personality: exo-2025 (banner and error brackets
+    /// with time and id, since 2024-10; exo-2026 is the same on SMTP) or exo-2018 (no id,
+    /// brackets with the host only; exo-2016 and exo-2019 are the same on SMTP).
+    #[arg(long, value_name = "ERA", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    smtp_personality: Option<String>,
     /// AUTH continuation: "space" (`334 `, default; msmtp needs it) or "bare" (`334`, as Microsoft's page prints it).
     #[arg(long, value_name = "bare|space", default_value = "space", value_parser = ["bare", "space"])]
     smtp_continuation: String,
@@ -204,10 +219,11 @@ struct Args {
     /// POP3 port with STLS (default 9110; Exchange and --real-hosts: 110; 0 = any free port).
     #[arg(long, value_name = "N")]
     pop3_port: Option<u16>,
-    /// Which Exchange Online the POP3 server imitates: exo-2025 (tcpproxy greeting, "-ERR
-    /// Basic authentication is disabled"; default) or exo-2018 (classic greeting).
-    #[arg(long, value_name = "ERA", default_value = "exo-2025", value_parser = ["exo-2025", "exo-2018"])]
-    pop3_personality: String,
+    /// The POP3 era alone, overriding --personality: exo-2025 (tcpproxy greeting, "-ERR
+    /// Basic authentication is disabled"; exo-2026 is the same on POP3) or exo-2018 (classic
+    /// greeting; exo-2016 and exo-2019 are the same on POP3).
+    #[arg(long, value_name = "ERA", value_parser = ["exo-2026", "exo-2025", "exo-2019", "exo-2018", "exo-2016"])]
+    pop3_personality: Option<String>,
     /// POP3 autologout after this many seconds without a command (`-ERR Connection is closed. 12`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pop3_idle_timeout: u64,
@@ -348,7 +364,10 @@ fn run(args: Args) -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let imap = ImapConfig {
-        personality: Personality::parse(&args.imap_personality).unwrap_or_default(),
+        // The per-protocol option wins; without it, --personality (clap restricts both to
+        // known eras, so the fallback to the default is never taken).
+        personality: Personality::parse(args.imap_personality.as_deref().unwrap_or(&args.personality))
+            .unwrap_or_default(),
         bare_continuation: args.imap_continuation == "bare",
         xoauth2_mode: if args.xoauth2 == "lenient" {
             Mode::Lenient
@@ -369,7 +388,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ..ImapConfig::default()
     };
     let pop3 = mock_server::pop3::Pop3Config {
-        personality: mock_server::pop3::Personality::parse(&args.pop3_personality).unwrap_or_default(),
+        personality: mock_server::pop3::Personality::parse(
+            args.pop3_personality.as_deref().unwrap_or(&args.personality),
+        )
+        .unwrap_or_default(),
         xoauth2_mode: imap.xoauth2_mode,
         idle_timeout: std::time::Duration::from_secs(args.pop3_idle_timeout),
         pre_auth_timeout: std::time::Duration::from_secs(args.pop3_pre_auth_timeout),
@@ -380,7 +402,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ..mock_server::pop3::Pop3Config::default()
     };
     let smtp = SmtpConfig {
-        personality: mock_server::smtp::Personality::parse(&args.smtp_personality).unwrap_or_default(),
+        personality: mock_server::smtp::Personality::parse(
+            args.smtp_personality.as_deref().unwrap_or(&args.personality),
+        )
+        .unwrap_or_default(),
         continuation_space: args.smtp_continuation == "space",
         xoauth2_mode: if args.xoauth2 == "lenient" {
             Mode::Lenient

@@ -240,3 +240,40 @@ async fn a_clean_stop_removes_the_ready_file_and_a_restart_continues_the_journal
     assert_eq!(seqs, vec![1, 2, 3, 4]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--personality` sets all three protocols' era; a per-protocol option overrides it.
+#[test]
+fn personality_sets_every_protocol_and_per_protocol_options_override_it() {
+    use std::io::{BufRead, BufReader};
+    let first_line = |run: &Running, key: &str| {
+        let addr: std::net::SocketAddr = run.ready[key].as_str().expect(key).parse().expect("host:port");
+        let s = std::net::TcpStream::connect(addr).expect("listening");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).expect("first line");
+        line
+    };
+    let dir = tempdir("personality");
+    let mut run = start(&dir, &["--personality", "exo-2026", "--pop3-personality", "exo-2018"]);
+    // IMAP: 2026's tcpproxy greeting (MailKit #2016).
+    let imap = first_line(&run, "imap_addr");
+    assert!(
+        imap.starts_with("* OK Microsoft Exchange IMAP4 service ready. "),
+        "{imap}"
+    );
+    assert!(
+        imap.contains(" (tcpproxy/15.21.0406.000 BACKENDAUTHENTICATE) ["),
+        "{imap}"
+    );
+    // POP3: overridden to the classic greeting.
+    let pop3 = first_line(&run, "pop3_addr");
+    assert!(
+        pop3.starts_with("+OK The Microsoft Exchange POP3 service is ready. ["),
+        "{pop3}"
+    );
+    // SMTP: exo-2026 is 2025 on SMTP, the banner ends with the id.
+    let smtp = first_line(&run, "smtp_addr");
+    assert!(smtp.starts_with("220 ") && smtp.ends_with("]\r\n"), "{smtp}");
+    let _ = run.child.kill();
+}

@@ -34,9 +34,10 @@ async fn microsofts_documented_success_exchange() {
         c.cmd("A01", &format!("AUTHENTICATE XOAUTH2 {blob}")).await,
         ["A01 OK AUTHENTICATE completed.\r\n"]
     );
-    // Exchange sends no CAPABILITY code with the OK; clients ask again.
+    // Exchange sends no CAPABILITY code with the OK; clients ask again. After
+    // authentication AUTH=PLAIN is back and LOGINDISABLED gone (MailKit #2016, 2026-09).
     let caps = c.cmd("A02", "CAPABILITY").await;
-    assert_eq!(caps[0], "* CAPABILITY IMAP4 IMAP4rev1 AUTH=XOAUTH2 LOGINDISABLED SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTACCESSRULES CLIENTNETWORKPRESENCELOCATION BACKENDAUTHENTICATE CHILDREN IDLE NAMESPACE LITERAL+\r\n");
+    assert_eq!(caps[0], "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTACCESSRULES CLIENTNETWORKPRESENCELOCATION BACKENDAUTHENTICATE CHILDREN IDLE NAMESPACE LITERAL+\r\n");
     assert_eq!(
         c.cmd("A03", "NAMESPACE").await,
         [
@@ -320,6 +321,27 @@ async fn basic_login_by_personality() {
         c.cmd("A01", "LOGIN test.user@contoso.com Passw0rd!").await,
         ["A01 NO LOGIN failed.\r\n"]
     );
+
+    // 2019: the same refusal, with MOVE before authentication (Mailspring #1912).
+    let server = MockServer::builder()
+        .imap_config(ImapConfig {
+            personality: Personality::Exo2019,
+            ..ImapConfig::default()
+        })
+        .start()
+        .await
+        .expect("start");
+    let (mut c, _) = Imap::tls(&server).await;
+    assert_eq!(
+        c.cmd("C01", "CAPABILITY").await[0],
+        "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n"
+    );
+    assert_eq!(
+        c.cmd("A01", "LOGIN test.user@contoso.com Passw0rd!").await,
+        ["A01 NO LOGIN failed.\r\n"]
+    );
+    // The connection stays open, as in 2018.
+    assert_eq!(c.cmd("A02", "NOOP").await, ["A02 OK NOOP completed.\r\n"]);
 }
 
 #[tokio::test]

@@ -393,7 +393,8 @@ impl Session {
     }
 
     pub fn greeting(&self) -> Vec<u8> {
-        p::greeting(&self.imap.config.fqdn).into_bytes()
+        // The era decides the front end's greeting (classic, or 2026's tcpproxy one).
+        self.personality().greeting_line(&self.imap.config.fqdn).into_bytes()
     }
 
     pub fn expects(&self) -> Expect {
@@ -669,23 +670,18 @@ impl Session {
                 if !self.tls {
                     r.tagged(&tag, p::INVALID_STATE);
                 } else {
-                    match self.personality() {
-                        Personality::Exo2025 => {
-                            r.tagged(&tag, p::BASIC_AUTH_DISABLED);
-                            r.line(p::LOGOUT_BYE);
-                            r.action = Action::Close;
-                            self.state = State::Closed;
-                        }
-                        Personality::Exo2018 => r.tagged(&tag, p::LOGIN_FAILED),
+                    // The answer is the era's (personality.rs); only 2025's also closes.
+                    let answer = self.personality().login_refused();
+                    r.tagged(&tag, answer);
+                    if self.personality().login_refusal_closes() {
+                        r.line(p::LOGOUT_BYE);
+                        r.action = Action::Close;
+                        self.state = State::Closed;
                     }
                     self.journal(
                         "LOGIN".into(),
                         Outcome::Refused,
-                        Some(if self.personality() == Personality::Exo2025 {
-                            p::BASIC_AUTH_DISABLED
-                        } else {
-                            p::LOGIN_FAILED
-                        }),
+                        Some(answer),
                         Some("basic authentication (user name and password) is disabled in Exchange Online".into()),
                         Some("authenticate with AUTHENTICATE XOAUTH2 and an OAuth 2.0 access token".into()),
                     );

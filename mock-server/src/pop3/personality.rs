@@ -26,8 +26,13 @@ pub enum Personality {
 impl Personality {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "exo-2025" | "current" => Some(Self::Exo2025),
+            // exo-2026 is an IMAP front end's era (its greeting); SMTP and POP3 are 2025's.
+            "exo-2025" | "current" | "exo-2026" => Some(Self::Exo2025),
             "exo-2018" | "classic" => Some(Self::Exo2018),
+            // The IMAP eras before 2025 (`--personality`, a recording's `@personality`):
+            // every POP3 capture before 2025 has the classic greeting and the same CAPA
+            // (vmime #267, 2021-09; MailKit #1496, 2023-01), so they are this era on POP3.
+            "exo-2016" | "exo-2019" => Some(Self::Exo2018),
             _ => None,
         }
     }

@@ -20,8 +20,15 @@ pub enum Personality {
 impl Personality {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "exo-2025" | "current" => Some(Self::Exo2025),
+            // exo-2026 is an IMAP front end's era (its greeting); SMTP and POP3 are 2025's.
+            "exo-2025" | "current" | "exo-2026" => Some(Self::Exo2025),
             "exo-2018" | "classic" => Some(Self::Exo2018),
+            // The IMAP eras before 2024 (`--personality`, a recording's `@personality`):
+            // every SMTP capture before 2024-07 has the banner without an id and the same
+            // EHLO lists (PHPMailer #797, 2016-08; SMTPClient.jl #44, 2020-12;
+            // email-oauth2-proxy #95, 2022-11; MailKit #1603, 2023-07; email-oauth2-proxy
+            // #258, 2024-06), so they are this era on SMTP.
+            "exo-2016" | "exo-2019" => Some(Self::Exo2018),
             _ => None,
         }
     }
