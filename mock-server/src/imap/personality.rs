@@ -80,6 +80,10 @@ pub const INVALID_STATE: &str = "BAD Command received in Invalid state.";
 pub const UNKNOWN_COMMAND: &str = "BAD Command Error. 12";
 pub const ARGUMENT_ERROR: &str = "BAD Command Argument Error. 11";
 pub const ARGUMENT_ERROR_12: &str = "BAD Command Argument Error. 12";
+/// SEARCH with a charset other than US-ASCII (outlook.office365.com,
+/// https://github.com/home-assistant/core/issues/48294: UTF-8 refused, US-ASCII the only one
+/// named).
+pub const SEARCH_BAD_CHARSET: &str = "NO [BADCHARSET (US-ASCII)] The specified charset is not supported.";
 pub const COMMAND_TOO_LONG: &str = "BAD Command Error. 10";
 /// The go-ahead for a synchronizing literal (Exchange 2013's wording, as clients log it).
 pub const GO_AHEAD: &str = "+ Ready for additional command text.\r\n";
