@@ -1101,9 +1101,17 @@ fn allowed_before_auth(message: &[u8]) -> bool {
     let mut words = message.split(|&b| b == b' ');
     let _tag = words.next();
     let command = words.next().unwrap_or_default();
-    ["LOGIN", "AUTHENTICATE", "ID", "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS"]
-        .iter()
-        .any(|c| command.eq_ignore_ascii_case(c.as_bytes()))
+    [
+        "LOGIN",
+        "AUTHENTICATE",
+        "ID",
+        "CAPABILITY",
+        "NOOP",
+        "LOGOUT",
+        "STARTTLS",
+    ]
+    .iter()
+    .any(|c| command.eq_ignore_ascii_case(c.as_bytes()))
 }
 
 fn valid_tag(message: &[u8]) -> Option<String> {
