@@ -35,7 +35,10 @@ pub enum After {
 /// Exchange's answer to a folder that does not exist. Not confirmed by a capture; the
 /// wording is Exchange's store error text.
 const NO_SUCH_FOLDER: &str = "NO The specified folder could not be found in the store.";
+/// A sequence number out of range. Unconfirmed: Exchange's store wording, no capture.
 const INVALID_SET: &str = "BAD The specified message set is invalid.";
+/// STORE, MOVE or EXPUNGE in a folder opened with EXAMINE. Unconfirmed: no capture.
+const READ_ONLY: &str = "NO [READ-ONLY] The folder is opened read-only.";
 
 /// The folder a session has selected.
 #[derive(Debug)]
@@ -329,6 +332,8 @@ impl MailState {
                 self.select(tag, &folder_name(&mailbox), true, out);
                 return After::Continue;
             }
+            // The tagged texts of UNSELECT, CLOSE and CHECK follow the `<CMD> completed.`
+            // pattern; unconfirmed for these commands.
             CommandBody::Unselect => {
                 self.selected = None;
                 tagged(out, tag, "OK UNSELECT completed.");
@@ -454,6 +459,7 @@ impl MailState {
                 };
                 let when = date.as_ref().and_then(from_imap_date);
                 match self.mailbox.append(&name, &raw, Flags::from_imap(flags.iter()), when) {
+                    // Unconfirmed: no capture of APPEND's tagged line.
                     Ok((validity, uid)) => {
                         tagged(out, tag, &format!("OK [APPENDUID {validity} {uid}] APPEND completed."))
                     }
@@ -462,6 +468,7 @@ impl MailState {
                         tag,
                         "NO [TRYCREATE] The specified folder could not be found in the store.",
                     ),
+                    // Unconfirmed wording (no capture of a store error on Exchange).
                     Err(e) => tagged(out, tag, &format!("NO APPEND failed: {e}.")),
                 }
                 After::Continue
@@ -548,10 +555,13 @@ impl MailState {
         after
     }
 
+    /// CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE: `<CMD> completed.` and the store's
+    /// errors; unconfirmed for these commands.
     fn folder_op(&mut self, tag: &str, command: &str, r: Result<(), StoreError>, out: &mut Vec<u8>) {
         match r {
             Ok(()) => tagged(out, tag, &format!("OK {command} completed.")),
             Err(StoreError::NoSuchFolder(_)) => tagged(out, tag, NO_SUCH_FOLDER),
+            // Unconfirmed wording (no capture of a store error on Exchange).
             Err(e) => tagged(out, tag, &format!("NO {command} failed: {e}.")),
         }
     }
@@ -740,7 +750,8 @@ impl MailState {
             // A UID FETCH that did not ask for UID gets it after the items asked for:
             // `UID FETCH 3063 (BODY.PEEK[])` is answered `* 1 FETCH (BODY[] {10197}` …
             // (Outlook.com on Exchange, https://github.com/getmail6/getmail6/issues/48);
-            // where exactly after the literal the UID comes is not in the capture.
+            // where exactly after the literal the UID comes is not in the capture
+            // (unconfirmed: after the items asked for).
             if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
                 items.push(MessageDataItem::Uid(nz(u)));
             }
@@ -748,7 +759,8 @@ impl MailState {
                 if let Ok(changed) = self.mailbox.store_flags(&folder, &[u], FlagOp::Add, Flags::SEEN) {
                     if let Some((_, f)) = changed.first() {
                         self.remember(u, *f);
-                        // Exchange appends FLAGS when a fetch set \Seen (Exchange 2013 transcript).
+                        // Exchange appends FLAGS when a fetch set \Seen (Exchange 2013 transcript);
+                        // its place after an appended UID is unconfirmed.
                         if !flags_requested {
                             items.push(MessageDataItem::Flags(f.to_fetch()));
                         }
@@ -785,7 +797,7 @@ impl MailState {
         out: &mut Vec<u8>,
     ) {
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
-            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            tagged(out, tag, READ_ONLY);
             return;
         }
         let Some(targets) = self.resolve(set, uid) else {
@@ -847,7 +859,7 @@ impl MailState {
     fn copy_or_move(&mut self, tag: &str, set: &SequenceSet, to: &str, uid: bool, moving: bool, out: &mut Vec<u8>) {
         let command = if moving { "MOVE" } else { "COPY" };
         if moving && self.selected.as_ref().is_some_and(|s| s.read_only) {
-            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            tagged(out, tag, READ_ONLY);
             return;
         }
         let Some(targets) = self.resolve(set, uid) else {
@@ -879,6 +891,7 @@ impl MailState {
                     tagged(out, tag, "OK MOVE completed.");
                 } else {
                     self.announce_new(out);
+                    // Unconfirmed: no capture of COPY's tagged line on Exchange.
                     tagged(out, tag, &format!("OK [{code}] COPY completed."));
                 }
             }
@@ -887,6 +900,7 @@ impl MailState {
                 tag,
                 "NO [TRYCREATE] The specified folder could not be found in the store.",
             ),
+            // Unconfirmed wording (no capture of a store error on Exchange).
             Err(e) => tagged(out, tag, &format!("NO {command} failed: {e}.")),
         }
     }
@@ -907,7 +921,7 @@ impl MailState {
 
     fn expunge(&mut self, tag: &str, uids: Option<&SequenceSet>, out: &mut Vec<u8>) {
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
-            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            tagged(out, tag, READ_ONLY);
             return;
         }
         let only: Option<Vec<u32>> = match uids {
