@@ -981,6 +981,21 @@ mod tests {
     }
 
     #[test]
+    fn keyword_keys_are_found_anywhere_in_a_search_program() {
+        use imap_codec::imap_types::core::Atom;
+        let kw = || SearchKey::Keyword(Atom::try_from("TEST").expect("atom"));
+        assert!(has_keyword_key(&kw()));
+        assert!(has_keyword_key(&SearchKey::Or(
+            Box::new(SearchKey::Seen),
+            Box::new(SearchKey::Not(Box::new(kw())))
+        )));
+        assert!(!has_keyword_key(&SearchKey::Or(
+            Box::new(SearchKey::Seen),
+            Box::new(SearchKey::Undeleted)
+        )));
+    }
+
+    #[test]
     fn list_wildcards() {
         assert!(list_matches("", "*", "Sent Items"));
         assert!(list_matches("", "%", "Drafts"));
