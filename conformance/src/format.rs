@@ -124,8 +124,13 @@ pub fn parse_imap(name: &str, text: &str) -> Result<ImapRecording, FormatError> 
             // An empty line the client sends (the blank line of a message, an empty SASL
             // response): trailing spaces are trimmed above.
             r.lines.push(Line::C(String::new()));
+        } else if line == "S:" {
+            // An empty line the server sends (the blank line inside a message literal).
+            r.lines.push(Line::S(String::new()));
         } else if let Some(rest) = line.strip_prefix("S: ") {
-            r.lines.push(Line::S(rest.to_string()));
+            // `{SP}` is one space: lines are trimmed above, so a trailing space the server
+            // sends (Exchange's `* STATUS INBOX (…) `) is written `{SP}`.
+            r.lines.push(Line::S(rest.replace("{SP}", " ")));
         } else if let Some(rest) = line.strip_prefix('@') {
             let (key, value) = rest
                 .split_once(':')
@@ -441,6 +446,22 @@ mod tests {
         assert!(r.escaped);
         assert_eq!(r.lines[..2], [Line::Pause(20), Line::Trickle(5)]);
         assert!(parse_imap("t", "@title: x\n@provenance: y\n@protocol: gopher\n").is_err());
+    }
+
+    #[test]
+    fn sp_keeps_a_trailing_space_the_trim_would_drop() {
+        let r = parse_imap(
+            "t",
+            "@title: x\n@provenance: y\nS: * STATUS INBOX (MESSAGES 1){SP}   \n",
+        )
+        .expect("parses");
+        assert_eq!(r.lines, [Line::S("* STATUS INBOX (MESSAGES 1) ".into())]);
+        let r = parse_imap("t", "@title: x\n@provenance: y\nS: a\nS:\nS: b\n").expect("parses");
+        assert_eq!(
+            r.lines[1],
+            Line::S(String::new()),
+            "an empty server line inside a literal"
+        );
     }
 
     #[test]

@@ -96,6 +96,10 @@ struct Args {
     /// Seconds an IMAP client may take to accept a response before it is cut off (slow reader).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     imap_write_timeout: u64,
+    /// Follow EXPUNGE's `* n EXPUNGE` lines with `* n EXISTS`, as Exchange 2013 on-premises
+    /// did (Exchange Online does not).
+    #[arg(long)]
+    imap_exists_after_expunge: bool,
     /// SMTP submission port with STARTTLS (default 9587; Exchange and --real-hosts: 587; 0 = any free port).
     #[arg(long, value_name = "N")]
     smtp_port: Option<u16>,
@@ -385,6 +389,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         max_connections_per_user: args.imap_max_connections_per_user,
         max_connections: args.imap_max_connections,
         write_timeout: std::time::Duration::from_secs(args.imap_write_timeout),
+        exists_after_expunge: args.imap_exists_after_expunge,
         ..ImapConfig::default()
     };
     let pop3 = mock_server::pop3::Pop3Config {

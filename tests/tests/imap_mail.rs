@@ -47,12 +47,15 @@ async fn select_and_list_speak_exchange() {
     );
     assert_eq!(
         c.cmd("A3", "LIST \"\" \"\"").await,
-        ["* LIST (\\Noselect) \"/\" \"\"\r\n", "A3 OK LIST completed.\r\n"]
+        [
+            "* LIST (\\Noselect \\HasChildren) \"/\" \"\"\r\n",
+            "A3 OK LIST completed.\r\n"
+        ]
     );
     assert_eq!(
         c.cmd("A4", "STATUS INBOX (MESSAGES UIDNEXT UNSEEN)").await,
         [
-            "* STATUS INBOX (MESSAGES 4 UIDNEXT 5 UNSEEN 4)\r\n",
+            "* STATUS INBOX (MESSAGES 4 UIDNEXT 5 UNSEEN 4) \r\n",
             "A4 OK STATUS completed.\r\n"
         ]
     );
@@ -85,7 +88,7 @@ async fn fetch_the_items_mail_clients_ask_for() {
 
     let r = c.cmd("A3", "UID FETCH 3 (BODYSTRUCTURE)").await;
     assert!(
-        r[0].starts_with("* 3 FETCH (UID 3 BODYSTRUCTURE ((\"text\" \"plain\""),
+        r[0].starts_with("* 3 FETCH (BODYSTRUCTURE ((\"text\" \"plain\"") && r[0].ends_with(" UID 3)\r\n"),
         "{}",
         r[0]
     );
@@ -143,7 +146,7 @@ async fn search_store_expunge_copy_move() {
     assert_eq!(c.cmd("T3", "SEARCH FLAGGED").await[0], "* SEARCH 2\r\n");
     assert_eq!(
         c.cmd("T4", "EXPUNGE").await,
-        ["* 1 EXPUNGE\r\n", "* 3 EXISTS\r\n", "T4 OK EXPUNGE completed.\r\n"]
+        ["* 1 EXPUNGE\r\n", "T4 OK EXPUNGE completed.\r\n"]
     );
     assert_eq!(c.cmd("T5", "UID SEARCH ALL").await[0], "* SEARCH 2 3 4\r\n");
 
@@ -154,7 +157,7 @@ async fn search_store_expunge_copy_move() {
     assert_eq!(
         c.cmd("C2", "UID MOVE 4 \"Deleted Items\"").await,
         [
-            "* OK [COPYUID 16 4 1] Moved.\r\n",
+            "* OK [COPYUID 16 4 1]\r\n",
             "* 3 EXPUNGE\r\n",
             "C2 OK MOVE completed.\r\n"
         ]
@@ -309,7 +312,7 @@ async fn uid_expunge_close_unselect_check_id_and_more_fetch_items() {
     c.cmd("A3", "STORE 1:2 +FLAGS.SILENT (\\Deleted)").await;
     assert_eq!(
         c.cmd("A4", "UID EXPUNGE 2").await,
-        ["* 2 EXPUNGE\r\n", "* 3 EXISTS\r\n", "A4 OK EXPUNGE completed.\r\n"]
+        ["* 2 EXPUNGE\r\n", "A4 OK EXPUNGE completed.\r\n"]
     );
     assert_eq!(c.cmd("A5", "CHECK").await, ["A5 OK CHECK completed.\r\n"]);
     // CLOSE expunges the rest of the \Deleted messages silently.
@@ -326,4 +329,27 @@ async fn uid_expunge_close_unselect_check_id_and_more_fetch_items() {
         "{lsub:?}"
     );
     assert_eq!(c.cmd("B2", "ENABLE CONDSTORE").await, ["B2 BAD Command Error. 12\r\n"]);
+}
+
+#[tokio::test]
+async fn exists_after_expunge_is_an_option() {
+    // Exchange 2013 on-premises followed EXPUNGE's lines with the new count (the wire
+    // reference's transcript); Exchange Online does not (aioimaplib #67), hence off by default.
+    let server = MockServer::builder()
+        .imap_config(ImapConfig {
+            exists_after_expunge: true,
+            ..ImapConfig::default()
+        })
+        .start()
+        .await
+        .expect("start");
+    let mut c = login(&server, USER).await;
+    c.cmd("A1", "SELECT INBOX").await;
+    c.cmd("A2", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    assert_eq!(
+        c.cmd("A3", "EXPUNGE").await,
+        ["* 1 EXPUNGE\r\n", "* 3 EXISTS\r\n", "A3 OK EXPUNGE completed.\r\n"]
+    );
+    // Nothing expunged: no EXISTS either way.
+    assert_eq!(c.cmd("A4", "EXPUNGE").await, ["A4 OK EXPUNGE completed.\r\n"]);
 }

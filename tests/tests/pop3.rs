@@ -485,12 +485,12 @@ async fn delivered_mail_is_listed_retrieved_and_dele_quit_removes_it_for_imap_to
         .await;
     assert_eq!(r, ["A1 OK AUTHENTICATE completed.\r\n"]);
     let r = imap.cmd("A2", "STATUS INBOX (MESSAGES)").await;
-    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 5)\r\n");
+    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 5) \r\n");
 
     assert_eq!(c.cmd("QUIT").await, SIGNING_OFF);
     assert!(c.closed().await);
     let r = imap.cmd("A3", "STATUS INBOX (MESSAGES)").await;
-    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 3)\r\n");
+    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 3) \r\n");
     let subjects: Vec<String> = server
         .store()
         .mailbox(USER)

@@ -35,7 +35,10 @@ pub enum After {
 /// Exchange's answer to a folder that does not exist. Not confirmed by a capture; the
 /// wording is Exchange's store error text.
 const NO_SUCH_FOLDER: &str = "NO The specified folder could not be found in the store.";
+/// A sequence number out of range. Unconfirmed: Exchange's store wording, no capture.
 const INVALID_SET: &str = "BAD The specified message set is invalid.";
+/// STORE, MOVE or EXPUNGE in a folder opened with EXAMINE. Unconfirmed: no capture.
+const READ_ONLY: &str = "NO [READ-ONLY] The folder is opened read-only.";
 
 /// The folder a session has selected.
 #[derive(Debug)]
@@ -52,6 +55,8 @@ pub struct MailState {
     mailbox: Arc<Mailbox>,
     selected: Option<Selected>,
     changes: watch::Receiver<u64>,
+    /// Follow EXPUNGE's `* n EXPUNGE` lines with `* n EXISTS` ([`super::ImapConfig::exists_after_expunge`]).
+    exists_after_expunge: bool,
 }
 
 fn tagged(out: &mut Vec<u8>, tag: &str, text: &str) {
@@ -123,6 +128,17 @@ fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
+/// Whether a search program uses KEYWORD or UNKEYWORD anywhere.
+fn has_keyword_key(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::Keyword(_) | SearchKey::Unkeyword(_) => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(has_keyword_key),
+        SearchKey::Or(a, b) => has_keyword_key(a) || has_keyword_key(b),
+        SearchKey::Not(k) => has_keyword_key(k),
+        _ => false,
+    }
+}
+
 fn nstring(bytes: Vec<u8>) -> NString<'static> {
     let literal = Literal::try_from(bytes.clone()).unwrap_or_else(|_| Literal::unvalidated(bytes));
     NString(Some(IString::Literal(literal)))
@@ -170,7 +186,15 @@ impl MailState {
             mailbox,
             selected: None,
             changes,
+            exists_after_expunge: false,
         })
+    }
+
+    /// Whether EXPUNGE follows its `* n EXPUNGE` lines with the new `* n EXISTS` (Exchange
+    /// 2013 on-premises does; Exchange Online, in aioimaplib #67, does not).
+    pub fn with_exists_after_expunge(mut self, on: bool) -> Self {
+        self.exists_after_expunge = on;
+        self
     }
 
     pub fn mailbox(&self) -> &str {
@@ -308,6 +332,8 @@ impl MailState {
                 self.select(tag, &folder_name(&mailbox), true, out);
                 return After::Continue;
             }
+            // The tagged texts of UNSELECT, CLOSE and CHECK follow the `<CMD> completed.`
+            // pattern; unconfirmed for these commands.
             CommandBody::Unselect => {
                 self.selected = None;
                 tagged(out, tag, "OK UNSELECT completed.");
@@ -363,6 +389,7 @@ impl MailState {
                                 _ => None,
                             })
                             .collect();
+                        let start = out.len();
                         data(
                             out,
                             Data::Status {
@@ -370,6 +397,14 @@ impl MailState {
                                 items: items.into(),
                             },
                         );
+                        // Exchange ends the untagged STATUS line with a space after the
+                        // closing parenthesis: `* STATUS INBOX (MESSAGES 7075 RECENT 0
+                        // UNSEEN 0 UIDNEXT 36023) ` (imapfilter's log of outlook.office365.com,
+                        // https://github.com/lefcha/imapfilter/issues/224).
+                        if out[start..].ends_with(b")\r\n") {
+                            out.truncate(out.len() - 2);
+                            out.extend_from_slice(b" \r\n");
+                        }
                         tagged(out, tag, "OK STATUS completed.");
                     }
                     Err(_) => tagged(out, tag, NO_SUCH_FOLDER),
@@ -424,6 +459,7 @@ impl MailState {
                 };
                 let when = date.as_ref().and_then(from_imap_date);
                 match self.mailbox.append(&name, &raw, Flags::from_imap(flags.iter()), when) {
+                    // Unconfirmed: no capture of APPEND's tagged line.
                     Ok((validity, uid)) => {
                         tagged(out, tag, &format!("OK [APPENDUID {validity} {uid}] APPEND completed."))
                     }
@@ -432,6 +468,7 @@ impl MailState {
                         tag,
                         "NO [TRYCREATE] The specified folder could not be found in the store.",
                     ),
+                    // Unconfirmed wording (no capture of a store error on Exchange).
                     Err(e) => tagged(out, tag, &format!("NO APPEND failed: {e}.")),
                 }
                 After::Continue
@@ -465,18 +502,23 @@ impl MailState {
                 After::Continue
             }
             CommandBody::Search { charset, criteria, uid } => {
+                // Exchange takes US-ASCII only: `SEARCH CHARSET utf-8 …` is answered
+                // `NO [BADCHARSET (US-ASCII)] The specified charset is not supported.`
+                // (outlook.office365.com, https://github.com/home-assistant/core/issues/48294).
                 if let Some(cs) = charset {
-                    let cs = cs.as_ref().to_ascii_uppercase();
-                    if cs != "US-ASCII" && cs != "UTF-8" {
-                        tagged(
-                            out,
-                            tag,
-                            "NO [BADCHARSET (US-ASCII UTF-8)] The specified charset is not supported.",
-                        );
+                    if !cs.as_ref().eq_ignore_ascii_case("US-ASCII") {
+                        tagged(out, tag, p::SEARCH_BAD_CHARSET);
                         return After::Continue;
                     }
                 }
                 let key = SearchKey::And(criteria);
+                // KEYWORD and UNKEYWORD are refused as arguments (Exchange's PERMANENTFLAGS
+                // has no `\*`): `BAD Command Argument Error. 11` (outlook.office365.com,
+                // https://github.com/ikvk/imap_tools/issues/181).
+                if has_keyword_key(&key) {
+                    tagged(out, tag, p::ARGUMENT_ERROR);
+                    return After::Continue;
+                }
                 self.search(tag, &key, uid, out);
                 After::Continue
             }
@@ -513,10 +555,13 @@ impl MailState {
         after
     }
 
+    /// CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE: `<CMD> completed.` and the store's
+    /// errors; unconfirmed for these commands.
     fn folder_op(&mut self, tag: &str, command: &str, r: Result<(), StoreError>, out: &mut Vec<u8>) {
         match r {
             Ok(()) => tagged(out, tag, &format!("OK {command} completed.")),
             Err(StoreError::NoSuchFolder(_)) => tagged(out, tag, NO_SUCH_FOLDER),
+            // Unconfirmed wording (no capture of a store error on Exchange).
             Err(e) => tagged(out, tag, &format!("NO {command} failed: {e}.")),
         }
     }
@@ -581,8 +626,10 @@ impl MailState {
         };
         let command = if lsub { "LSUB" } else { "LIST" };
         if pattern.is_empty() && !lsub {
-            // The hierarchy delimiter and root.
-            out.extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+            // The hierarchy delimiter and root: `* LIST (\Noselect \HasChildren) "/" ""`
+            // (an on-premises Exchange in https://github.com/mscdex/node-imap/issues/820; no
+            // Exchange Online capture of `LIST "" ""` is known).
+            out.extend_from_slice(b"* LIST (\\Noselect \\HasChildren) \"/\" \"\"\r\n");
         } else {
             let folders = if lsub { self.mailbox.lsub() } else { self.mailbox.list() };
             for f in folders.iter().filter(|f| list_matches(&reference, &pattern, &f.name)) {
@@ -626,6 +673,12 @@ impl MailState {
         uid: bool,
         out: &mut Vec<u8>,
     ) {
+        // An empty item list, `UID FETCH 2 ()`, is an argument error (Exchange, in
+        // https://github.com/DirectoryTree/ImapEngine/issues/109).
+        if matches!(&names, MacroOrMessageDataItemNames::MessageDataItemNames(v) if v.is_empty()) {
+            tagged(out, tag, p::ARGUMENT_ERROR);
+            return;
+        }
         let Some(targets) = self.resolve(set, uid) else {
             tagged(out, tag, INVALID_SET);
             return;
@@ -648,9 +701,6 @@ impl MailState {
             let mut items = Vec::new();
             let mut mark_seen = false;
             let mut flags_requested = false;
-            if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
-                items.push(MessageDataItem::Uid(nz(u)));
-            }
             for n in names {
                 match n {
                     MessageDataItemName::Uid => items.push(MessageDataItem::Uid(nz(u))),
@@ -697,11 +747,20 @@ impl MailState {
                     _ => {}
                 }
             }
+            // A UID FETCH that did not ask for UID gets it after the items asked for:
+            // `UID FETCH 3063 (BODY.PEEK[])` is answered `* 1 FETCH (BODY[] {10197}` …
+            // (Outlook.com on Exchange, https://github.com/getmail6/getmail6/issues/48);
+            // where exactly after the literal the UID comes is not in the capture
+            // (unconfirmed: after the items asked for).
+            if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
+                items.push(MessageDataItem::Uid(nz(u)));
+            }
             if mark_seen && !read_only && !msg.flags.seen() {
                 if let Ok(changed) = self.mailbox.store_flags(&folder, &[u], FlagOp::Add, Flags::SEEN) {
                     if let Some((_, f)) = changed.first() {
                         self.remember(u, *f);
-                        // Exchange appends FLAGS when a fetch set \Seen (Exchange 2013 transcript).
+                        // Exchange appends FLAGS when a fetch set \Seen (Exchange 2013 transcript);
+                        // its place after an appended UID is unconfirmed.
                         if !flags_requested {
                             items.push(MessageDataItem::Flags(f.to_fetch()));
                         }
@@ -738,7 +797,7 @@ impl MailState {
         out: &mut Vec<u8>,
     ) {
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
-            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            tagged(out, tag, READ_ONLY);
             return;
         }
         let Some(targets) = self.resolve(set, uid) else {
@@ -800,7 +859,7 @@ impl MailState {
     fn copy_or_move(&mut self, tag: &str, set: &SequenceSet, to: &str, uid: bool, moving: bool, out: &mut Vec<u8>) {
         let command = if moving { "MOVE" } else { "COPY" };
         if moving && self.selected.as_ref().is_some_and(|s| s.read_only) {
-            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            tagged(out, tag, READ_ONLY);
             return;
         }
         let Some(targets) = self.resolve(set, uid) else {
@@ -815,18 +874,24 @@ impl MailState {
             self.mailbox.copy(&folder, &uids, to)
         };
         match result {
-            Ok(r) if r.pairs.is_empty() => tagged(out, tag, &format!("OK {command} completed.")),
+            // COPY of UIDs the folder does not hold: no COPYUID (unconfirmed: no capture of it).
+            Ok(r) if r.pairs.is_empty() && !moving => tagged(out, tag, &format!("OK {command} completed.")),
             Ok(r) => {
                 let src: Vec<String> = r.pairs.iter().map(|(s, _)| s.to_string()).collect();
                 let dst: Vec<String> = r.pairs.iter().map(|(_, d)| d.to_string()).collect();
                 let code = format!("COPYUID {} {} {}", r.uid_validity, src.join(","), dst.join(","));
                 if moving {
-                    out.extend_from_slice(format!("* OK [{code}] Moved.\r\n").as_bytes());
+                    // Exchange's untagged COPYUID has no text after the code, and a MOVE of
+                    // UIDs that are gone still sends it with both sets empty:
+                    // `* OK [COPYUID 983  ]`, then `OK MOVE completed.` (Office 365,
+                    // https://github.com/jstedfast/MailKit/issues/1275).
+                    out.extend_from_slice(format!("* OK [{code}]\r\n").as_bytes());
                     self.report_expunged(&r.pairs.iter().map(|(s, _)| *s).collect::<Vec<_>>(), out);
                     self.announce_new(out);
                     tagged(out, tag, "OK MOVE completed.");
                 } else {
                     self.announce_new(out);
+                    // Unconfirmed: no capture of COPY's tagged line on Exchange.
                     tagged(out, tag, &format!("OK [{code}] COPY completed."));
                 }
             }
@@ -835,6 +900,7 @@ impl MailState {
                 tag,
                 "NO [TRYCREATE] The specified folder could not be found in the store.",
             ),
+            // Unconfirmed wording (no capture of a store error on Exchange).
             Err(e) => tagged(out, tag, &format!("NO {command} failed: {e}.")),
         }
     }
@@ -855,7 +921,7 @@ impl MailState {
 
     fn expunge(&mut self, tag: &str, uids: Option<&SequenceSet>, out: &mut Vec<u8>) {
         if self.selected.as_ref().is_some_and(|s| s.read_only) {
-            tagged(out, tag, "NO [READ-ONLY] The folder is opened read-only.");
+            tagged(out, tag, READ_ONLY);
             return;
         }
         let only: Option<Vec<u32>> = match uids {
@@ -872,8 +938,11 @@ impl MailState {
         match self.mailbox.expunge(&folder, only.as_deref()) {
             Ok(gone) => {
                 self.report_expunged(&gone, out);
-                // Exchange follows the EXPUNGEs with the new count (Exchange 2013 transcript).
-                if !gone.is_empty() {
+                // Exchange Online answers `* 4 EXPUNGE` and the tagged line, nothing else
+                // (outlook.office365.com, https://github.com/iroco-co/aioimaplib/issues/67);
+                // Exchange 2013 on-premises followed the EXPUNGEs with the new count (the
+                // wire reference's KTH transcript): `--imap-exists-after-expunge`.
+                if self.exists_after_expunge && !gone.is_empty() {
                     if let Some(sel) = &self.selected {
                         data(out, Data::Exists(sel.known.len() as u32));
                     }
@@ -909,6 +978,21 @@ mod tests {
             String::from_utf8_lossy(&line),
             "* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 1 1) \"alternative\") ENVELOPE (NIL \"(\\\"TEXT\\\" x\" NIL NIL NIL NIL NIL NIL NIL NIL) BODY[] {10}\r\n(\"TEXT\" a))\r\n"
         );
+    }
+
+    #[test]
+    fn keyword_keys_are_found_anywhere_in_a_search_program() {
+        use imap_codec::imap_types::core::Atom;
+        let kw = || SearchKey::Keyword(Atom::try_from("TEST").expect("atom"));
+        assert!(has_keyword_key(&kw()));
+        assert!(has_keyword_key(&SearchKey::Or(
+            Box::new(SearchKey::Seen),
+            Box::new(SearchKey::Not(Box::new(kw())))
+        )));
+        assert!(!has_keyword_key(&SearchKey::Or(
+            Box::new(SearchKey::Seen),
+            Box::new(SearchKey::Undeleted)
+        )));
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub struct ImapConfig {
     /// A write that takes longer ends the connection: a client that stopped reading
     /// ([`conn::WRITE_TIMEOUT`]).
     pub write_timeout: Duration,
+    /// EXPUNGE follows its `* n EXPUNGE` lines with `* n EXISTS`, as Exchange 2013
+    /// on-premises did (the wire reference's transcript). Off by default: Exchange Online
+    /// answers without it (aioimaplib #67, outlook.office365.com, 2021).
+    pub exists_after_expunge: bool,
 }
 
 impl Default for ImapConfig {
@@ -112,6 +116,7 @@ impl Default for ImapConfig {
             max_connections_per_user: MAX_CONNECTIONS_PER_USER,
             max_connections: MAX_IMAP_CONNECTIONS,
             write_timeout: conn::WRITE_TIMEOUT,
+            exists_after_expunge: false,
         }
     }
 }

@@ -283,6 +283,24 @@ impl Session {
             }
             match frame? {
                 Frame::Literal { length, sync } => {
+                    // Before authentication, a command that is not allowed yet is refused
+                    // for its state before its literal is looked at: imapsync's
+                    // `2960 APPEND INBOX () "10-Feb-2022 10:45:34 -0500" {351553}` got
+                    // `2960 BAD Command received in Invalid state.` after its token expired
+                    // (https://github.com/imapsync/imapsync/issues/250). A non-synchronizing
+                    // literal is already on its way and stays a hostile-input case.
+                    if sync
+                        && self.login.is_none()
+                        && matches!(self.expects(), Expect::Command)
+                        && !allowed_before_auth(self.framer.message())
+                    {
+                        let tag = valid_tag(self.framer.message());
+                        self.framer.refuse_literal(true);
+                        let mut r = Reply::new();
+                        r.tagged(tag.as_deref().unwrap_or("*"), p::INVALID_STATE);
+                        self.count_pre_auth(&mut r);
+                        return Some(r);
+                    }
                     let held = self.framer.message().len();
                     if length > literal_limit || held.saturating_add(length as usize) > message_limit {
                         let tag = valid_tag(self.framer.message());
@@ -940,7 +958,8 @@ impl Session {
                     }
                     PrincipalKind::Delegated { upn, .. } => format!("user {upn}"),
                 };
-                self.mail = MailState::open(&self.imap.core.store, &mailbox);
+                self.mail = MailState::open(&self.imap.core.store, &mailbox)
+                    .map(|m| m.with_exists_after_expunge(self.imap.config.exists_after_expunge));
                 self.login = Some(Login {
                     principal,
                     user: blob.user,
@@ -1073,6 +1092,24 @@ fn trim_crlf(b: &[u8]) -> &[u8] {
 /// The message's first word if it is a valid IMAP tag (RFC 3501: astring characters but
 /// `+`), for a BAD answer; `None` (answered untagged, `* BAD`, as RFC 3501 §7.1 allows)
 /// when it is not, so that no NUL, escape sequence or CR ever goes back on the wire.
+/// Whether the command of a message (its second word) may be sent before authentication.
+fn allowed_before_auth(message: &[u8]) -> bool {
+    let mut words = message.split(|&b| b == b' ');
+    let _tag = words.next();
+    let command = words.next().unwrap_or_default();
+    [
+        "LOGIN",
+        "AUTHENTICATE",
+        "ID",
+        "CAPABILITY",
+        "NOOP",
+        "LOGOUT",
+        "STARTTLS",
+    ]
+    .iter()
+    .any(|c| command.eq_ignore_ascii_case(c.as_bytes()))
+}
+
 fn valid_tag(message: &[u8]) -> Option<String> {
     let end = message
         .iter()
