@@ -11,6 +11,21 @@ mod common;
 use common::{start, tempdir, BIN, EPHEMERAL_PORTS};
 use e2e_tests::process::{wait_for_ready, Running, READY_TIMEOUT};
 
+/// The start notice on stdout, up to its last line (the environment for Node).
+fn start_notice(run: &mut Running) -> String {
+    let stdout = run.child.stdout.take().expect("stdout");
+    let mut notice = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        notice.push_str(&line);
+        notice.push('\n');
+        if line.contains("NODE_EXTRA_CA_CERTS") {
+            break;
+        }
+    }
+    notice
+}
+
 /// The binary with the per-user default folder under `data_home` (never the real one).
 fn start_with_data_home(dir: &Path, data_home: &Path, extra: &[&str]) -> Running {
     let ready_file = dir.join("ready.json");
@@ -89,16 +104,7 @@ async fn real_hosts_puts_microsofts_names_on_the_certificate_and_says_what_it_ne
             .unwrap_or_else(|e| panic!("TLS as {name}: {e}"));
         assert!(r.status().is_success(), "{name}: {}", r.status());
     }
-    let stdout = run.child.stdout.take().expect("stdout");
-    let mut notice = String::new();
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        notice.push_str(&line);
-        notice.push('\n');
-        if line.contains("NODE_EXTRA_CA_CERTS") {
-            break;
-        }
-    }
+    let notice = start_notice(&mut run);
     assert!(notice.contains("127.0.0.1 login.microsoftonline.com"), "{notice}");
     assert!(
         notice.contains("mock-server hosts install") || notice.contains("has them"),
@@ -181,16 +187,7 @@ async fn real_hosts_serves_ipv6_loopback_too_since_the_hosts_block_maps_the_name
         .await
         .expect("HTTPS on ::1");
     assert!(r.status().is_success(), "{}", r.status());
-    let stdout = run.child.stdout.take().expect("stdout");
-    let mut notice = String::new();
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        notice.push_str(&line);
-        notice.push('\n');
-        if line.contains("NODE_EXTRA_CA_CERTS") {
-            break;
-        }
-    }
+    let notice = start_notice(&mut run);
     assert!(
         notice.contains(&format!("::1 is served too (ports {https}, ")),
         "{notice}"
@@ -236,16 +233,7 @@ fn real_hosts_starts_without_ipv6_loopback_and_says_so() {
         ready_file,
         ready,
     };
-    let stdout = run.child.stdout.take().expect("stdout");
-    let mut notice = String::new();
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        notice.push_str(&line);
-        notice.push('\n');
-        if line.contains("NODE_EXTRA_CA_CERTS") {
-            break;
-        }
-    }
+    let notice = start_notice(&mut run);
     assert!(notice.contains("::1 is not served"), "{notice}");
     drop(run);
     let _ = std::fs::remove_dir_all(&dir);

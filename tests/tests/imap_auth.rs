@@ -292,6 +292,20 @@ async fn sasl_line_over_4096_bytes_is_refused() {
     assert_eq!(c.cmd("A02", "NOOP").await, ["A02 OK NOOP completed.\r\n"]);
 }
 
+/// A server in the given era and a TLS connection to it (past the greeting).
+async fn tls_in_era(personality: Personality) -> (MockServer, Imap) {
+    let server = MockServer::builder()
+        .imap_config(ImapConfig {
+            personality,
+            ..ImapConfig::default()
+        })
+        .start()
+        .await
+        .expect("start");
+    let (c, _) = Imap::tls(&server).await;
+    (server, c)
+}
+
 #[tokio::test]
 async fn basic_login_by_personality() {
     let server = MockServer::start().await;
@@ -304,15 +318,7 @@ async fn basic_login_by_personality() {
     );
     assert!(c.closed().await);
 
-    let server = MockServer::builder()
-        .imap_config(ImapConfig {
-            personality: Personality::Exo2018,
-            ..ImapConfig::default()
-        })
-        .start()
-        .await
-        .expect("start");
-    let (mut c, _) = Imap::tls(&server).await;
+    let (_server, mut c) = tls_in_era(Personality::Exo2018).await;
     assert_eq!(
         c.cmd("C01", "CAPABILITY").await[0],
         "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n"
@@ -323,15 +329,7 @@ async fn basic_login_by_personality() {
     );
 
     // 2019: the same refusal, with MOVE before authentication (Mailspring #1912).
-    let server = MockServer::builder()
-        .imap_config(ImapConfig {
-            personality: Personality::Exo2019,
-            ..ImapConfig::default()
-        })
-        .start()
-        .await
-        .expect("start");
-    let (mut c, _) = Imap::tls(&server).await;
+    let (_server, mut c) = tls_in_era(Personality::Exo2019).await;
     assert_eq!(
         c.cmd("C01", "CAPABILITY").await[0],
         "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n"
