@@ -247,6 +247,10 @@ pub struct TokenExpect {
     /// Expected claims of the issued access token.
     #[serde(default)]
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Response headers that must be present with these values (`{*}` allowed); others
+    /// are not checked. See `http_get::check_headers`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 impl TokenRecording {

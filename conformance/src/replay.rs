@@ -476,6 +476,7 @@ pub async fn token_against_server(rec: &TokenRecording, ep: &Endpoints) -> Verdi
         Err(e) => return Verdict::Fail(format!("POST {url}: {e}")),
     };
     let status = r.status().as_u16();
+    let headers = r.headers().clone();
     let body: serde_json::Value = match r.json().await {
         Ok(b) => b,
         Err(e) => return Verdict::Fail(format!("body is not JSON: {e}")),
@@ -485,6 +486,9 @@ pub async fn token_against_server(rec: &TokenRecording, ep: &Endpoints) -> Verdi
             "status: expected {}, received {status}: {body}",
             rec.expect.status
         ));
+    }
+    if let Err(e) = crate::http_get::check_headers(&headers, &rec.expect.headers, base) {
+        return Verdict::Fail(e);
     }
     let Some(obj) = body.as_object() else {
         return Verdict::Fail(format!("body is not an object: {body}"));
