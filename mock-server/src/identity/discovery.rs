@@ -14,8 +14,26 @@ const MICROSOFT_HOSTS: &[&str] = &[
     "sts.windows.net",
 ];
 
+/// The region a document names: a tenant's own (the demo tenant is `WW`, as in the
+/// reference's tenant capture; another capture's tenant said `NA`), and `null` for the
+/// multi-tenant authorities, which have no region: /common and /organizations answer
+/// `"tenant_region_scope":null` (panva/wellknown entra-common and entra-organizations,
+/// azure-sdk-for-js recordings, v1 /common in the MSIdentityTools tests). /consumers:
+/// no capture, `null` by analogy (UNCONFIRMED).
+fn region(tenant: &str) -> Value {
+    if crate::directory::is_guid(tenant) {
+        Value::from("WW")
+    } else {
+        Value::Null
+    }
+}
+
 /// v2 document. `tenant` is the tenant GUID, or `common`/`organizations`/`consumers`
-/// (whose issuer holds the literal `{tenantid}` placeholder).
+/// (whose issuer holds the literal `{tenantid}` placeholder; captured for /common and
+/// /organizations; for /consumers UNCONFIRMED: its id tokens carry the consumer tenant
+/// 9188040d-6c67-4c5b-b112-36a304b66dad, which its document may name instead).
+///
+/// The field order is the captures' (checked by fixtures/recordings/discovery/*-v2.json).
 pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
     let issuer_tenant = if crate::directory::is_guid(tenant) {
         tenant
@@ -41,7 +59,7 @@ pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
         "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
         "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
         "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
-        "tenant_region_scope": "WW",
+        "tenant_region_scope": region(tenant),
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
@@ -49,7 +67,9 @@ pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
     })
 }
 
-/// v1 document (`/{tenant}/.well-known/openid-configuration`).
+/// v1 document (`/{tenant}/.well-known/openid-configuration`), in the order of the v1
+/// /common capture (fixtures/recordings/discovery/common-v1.json); a tenant's v1 document
+/// has no capture: the same shape under the tenant GUID (UNCONFIRMED).
 pub fn openid_configuration_v1(base: &str, tenant: &str) -> Value {
     let issuer_tenant = if crate::directory::is_guid(tenant) {
         tenant
@@ -76,7 +96,7 @@ pub fn openid_configuration_v1(base: &str, tenant: &str) -> Value {
         "check_session_iframe": format!("{base}/{tenant}/oauth2/checksession"),
         "userinfo_endpoint": format!("{base}/{tenant}/openid/userinfo"),
         "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
-        "tenant_region_scope": "WW",
+        "tenant_region_scope": region(tenant),
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
@@ -115,8 +135,11 @@ pub fn instance_discovery(
     if ours {
         Some(instance_document(&format!("https://{host}"), &host, tenant))
     } else if MICROSOFT_HOSTS.contains(&bare_host) {
-        // Entra answers with `tenant_discovery_endpoint` on the host that was named.
-        Some(instance_document(&format!("https://{host}"), &ours_by_base, tenant))
+        // Asked about Microsoft's own host, answer as Entra does, byte for byte: the
+        // `tenant_discovery_endpoint` on the host that was named and Entra's five clouds,
+        // without the mock's own entry (fixtures/recordings/discovery/instance-discovery.json).
+        // A client whose authority is the mock asks about the mock's host (above).
+        Some(instance_document(&format!("https://{host}"), "", tenant))
     } else {
         None
     }

@@ -120,12 +120,18 @@ impl AadError {
         .with_fix("use client_credentials (app token), password, authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code")
     }
 
+    /// The wording of the newest capture (discovery, azure-sdk-for-js recording of
+    /// 2023-08-03, fixtures/recordings/discovery/tenant-not-found.json); the 2021 captures
+    /// said "This may happen if there are no active subscriptions for the tenant. Check to
+    /// make sure you have the correct tenant ID. Check with your subscription
+    /// administrator." The token endpoint's 2023 wording has no capture of its own: the
+    /// same text is assumed (UNCONFIRMED).
     pub fn tenant_not_found(tenant: &str) -> Self {
         Self::new(
             90002,
             "invalid_request",
             400,
-            format!("Tenant '{tenant}' not found. This may happen if there are no active subscriptions for the tenant. Check to make sure you have the correct tenant ID. Check with your subscription administrator."),
+            format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
             format!("no tenant of the directory has the id or domain {tenant:?}"),
         )
         .with_fix("use the tenant id (GUID) or a verified domain of the tenant in the authority URL")
@@ -136,6 +142,19 @@ impl AadError {
         let mut e = Self::tenant_not_found(tenant);
         e.error = "invalid_tenant";
         e
+    }
+
+    /// Instance discovery for a host Entra does not know. Body as MSAL.NET's capture of
+    /// 2021-04-14 (TestConstants.DiscoveryFailedResponse): every trace field present.
+    pub fn unknown_instance(host: &str) -> Self {
+        Self::new(
+            50049,
+            "invalid_instance",
+            400,
+            "Unknown or invalid instance.",
+            format!("instance discovery was asked about {host:?}, which is neither this server nor a Microsoft host"),
+        )
+        .with_fix("use this server's own https://host:port as the authority, or turn instance discovery off")
     }
 
     pub fn invalid_tenant_identifier(tenant: &str) -> Self {

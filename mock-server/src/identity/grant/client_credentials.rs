@@ -271,6 +271,17 @@ fn resource_from_scope(scope: &str, tenant: &Tenant) -> Result<(&'static Resourc
     let defaults: Vec<&str> = scopes.iter().filter_map(|s| s.strip_suffix("/.default")).collect();
     if scopes.len() == 1 && defaults.len() == 1 {
         let id = defaults[0];
+        // Entra answers a `.default` whose resource part is no identifier at all (neither a
+        // URI nor a client id) with AADSTS70011, and only a well-formed identifier it does
+        // not know with AADSTS500011: `user.read/.default` gave 70011 and
+        // `https://graph.microsoft.com/user.read/.default` 500011 (MSAL.NET's live captures
+        // of 2023-12-08, TestConstants InvalidScopeError70011 / InvalidResourceError).
+        if !id.contains("://") && !crate::directory::is_guid(id) {
+            return Err(AadError::invalid_scope(
+                scope,
+                format!("{id:?} is not a resource identifier (an application ID URI such as https://outlook.office365.com, or a client id)"),
+            ));
+        }
         let r = resources::find(id).ok_or_else(|| AadError::resource_not_found(id, &tenant.display_name))?;
         return Ok((r, id.trim_end_matches('/').to_string()));
     }
