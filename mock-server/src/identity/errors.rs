@@ -281,6 +281,32 @@ impl AadError {
         .with_fix("ask for one resource: scope=https://outlook.office365.com/.default")
     }
 
+    /// Scopes of two resources, not both `.default`. Text as quoted from live answers
+    /// ("AADSTS28000: Provided value for the input parameter scope is not valid because it
+    /// contains more than one resource. Scope <x> <y> is not valid.", Energinet-DataHub's
+    /// documentation; the first sentence in several other reports). `error` invalid_scope
+    /// UNCONFIRMED (no capture shows the body).
+    pub fn multiple_resources(scope: &str, reason: String) -> Self {
+        Self::new(
+            28000,
+            "invalid_scope",
+            400,
+            format!("Provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid."),
+            reason,
+        )
+        .with_fix("ask for one resource per request, e.g. only https://outlook.office.com/… scopes")
+    }
+
+    /// `.default` scopes of two resources: AADSTS70011 with Entra's "static scope limit
+    /// exceeded" suffix, as quoted from a live answer to `<scopes> openid profile
+    /// offline_access` (a code comment in an Azure bootstrapper project; also named in
+    /// several others). For client credentials no capture: the same text (UNCONFIRMED).
+    pub fn static_scope_limit(scope: &str, reason: String) -> Self {
+        let mut e = Self::invalid_scope(scope, reason);
+        e.message.push_str(" static scope limit exceeded.");
+        e
+    }
+
     pub fn resource_not_found(resource: &str, tenant_name: &str) -> Self {
         Self::new(
             500011,

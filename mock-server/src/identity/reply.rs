@@ -120,12 +120,12 @@ pub(super) fn error_response<B>(
     client_id: Option<String>,
 ) -> Response<Body> {
     let trace = uuid::Uuid::new_v4().to_string();
-    // msal sends client-request-id as a header (and msal-node also as a query field);
-    // Entra answers with it as correlation_id.
-    let correlation = req
-        .headers()
-        .get("client-request-id")
-        .and_then(|v| v.to_str().ok())
+    // msal sends client-request-id as a header (and msal-node also as a query field), the
+    // Azure SDKs x-ms-client-request-id; Entra answers with it as correlation_id (captured
+    // for x-ms-client-request-id on discovery: fixtures/recordings/discovery/tenant-not-found).
+    let correlation = ["client-request-id", "x-ms-client-request-id"]
+        .iter()
+        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
         .map(str::to_string)
         .or_else(|| query_param(req.uri().query(), "client-request-id"))
         .filter(|c| crate::directory::is_guid(c))

@@ -294,6 +294,15 @@ fn resource_from_scope(scope: &str, tenant: &Tenant) -> Result<(&'static Resourc
             format!("{bad:?} is an OpenID scope; client credentials take one '<resource>/.default' scope"),
         ));
     }
+    if defaults.len() > 1 {
+        return Err(AadError::static_scope_limit(
+            scope,
+            format!(
+                "{} .default scopes given; a token is for exactly one resource",
+                defaults.len()
+            ),
+        ));
+    }
     if scopes.len() > 1 {
         return Err(AadError::invalid_scope(
             scope,
