@@ -6,6 +6,7 @@ pub mod format;
 pub mod fuzz;
 pub mod http_get;
 pub mod replay;
+pub mod token_steps;
 
 use format::{ImapRecording, Line, TokenRecording};
 use http_get::HttpGetRecording;
