@@ -181,6 +181,10 @@ fn instance_document(base: &str, our_host: &str, tenant: &str) -> Value {
 }
 
 /// `GET /common/userrealm/{upn}`: managed for our domains, unknown otherwise (200 both).
+/// The managed answer is the captured one, keys in its order (the AAD CloudAP log in
+/// Microsoft's Windows Hello troubleshooting write-up; fixtures/recordings/discovery/
+/// userrealm-managed.json); the `Unknown` answer for other domains has no capture
+/// (UNCONFIRMED).
 pub fn user_realm(upn: &str, tenant: Option<&Tenant>) -> Value {
     match tenant {
         Some(t) => json!({

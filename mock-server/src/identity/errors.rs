@@ -157,6 +157,8 @@ impl AadError {
         .with_fix("use this server's own https://host:port as the authority, or turn instance discovery off")
     }
 
+    /// Text as MSAL.NET's live capture of 2023-12-11 (TestConstants.InvalidTenantError900023);
+    /// `invalid_request` and 400 are not in that capture (UNCONFIRMED).
     pub fn invalid_tenant_identifier(tenant: &str) -> Self {
         Self::new(
             900023,
@@ -307,6 +309,9 @@ impl AadError {
         e
     }
 
+    /// Text as MSAL.NET's live capture of 2023-12-08 (TestConstants.InvalidResourceError,
+    /// fixtures/recordings/token/resource-not-found.json); the `error` value
+    /// `invalid_resource` is not in that capture (UNCONFIRMED).
     pub fn resource_not_found(resource: &str, tenant_name: &str) -> Self {
         Self::new(
             500011,
