@@ -68,7 +68,11 @@ pub fn find_app<'t>(directory: &Directory, tenant: &'t Tenant, client_id: &str) 
         None if !is_guid(client_id) => format!("client_id {client_id:?} is not a GUID"),
         None => format!("no app with client id {client_id} in any tenant of the directory"),
     };
-    Err(AadError::app_not_found(client_id, &tenant.id, reason))
+    // Entra names the directory by its display name, whichever alias the request used:
+    // 'Default Directory' (the default tenant name) in many verbatim answers, also to
+    // requests by tenant GUID (`az login --tenant <guid>`), and 'MSIDLAB4' in MSAL.NET's
+    // capture of 2023-12-11 (TestConstants.WrongTenantError700016).
+    Err(AadError::app_not_found(client_id, &tenant.display_name, reason))
 }
 
 /// The tenant an app is registered in (its home tenant), for requests on a multi-tenant
