@@ -67,6 +67,27 @@ pub fn issue(
     config: &IdentityConfig,
 ) -> Result<Issued, AadError> {
     let grant = req.get("grant_type");
+    // Entra checks that a credential came before it looks at the tenant or the client id:
+    // client credentials without client_id or any credential, on the tenant segment
+    // `undefined`, answered 401 AADSTS7000216 (azure-sdk-for-js recording of 2021-01-15,
+    // fixtures/recordings/token/missing-credential.json), and so did /common.
+    let has_credential = req.get("client_secret").is_some()
+        || req.get("client_assertion").is_some()
+        || req.basic.is_some()
+        || req.get("request").is_some();
+    if grant == Some("client_credentials") && !has_credential {
+        let public = req
+            .get("client_id")
+            .and_then(|id| crate::identity::lookup::home_of(directory, id))
+            .is_some_and(|(_, app)| app.public_client);
+        let e = AadError::no_credential("client_credentials");
+        // The journal's fix says why for a public client; the answer is the same.
+        return Err(if public {
+            e.with_fix("a public client (Allow public client flows) cannot use client credentials; use a confidential app with a secret or certificate")
+        } else {
+            e
+        });
+    }
     let tenant = resolve_tenant(directory, segment, grant, MultiTenantUse::Refused, config)?;
     let grant = grant.ok_or_else(|| AadError::missing_parameter("grant_type"))?;
     match grant {
