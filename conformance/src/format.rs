@@ -251,6 +251,9 @@ pub struct TokenExpect {
     /// are not checked. See `http_get::check_headers`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Also compare the order of the body's keys (as the capture has them).
+    #[serde(default)]
+    pub ordered: bool,
 }
 
 impl TokenRecording {

@@ -497,7 +497,14 @@ pub async fn token_against_server(rec: &TokenRecording, ep: &Endpoints) -> Verdi
         return Verdict::Fail(format!("body is not an object: {body}"));
     };
     // Whole-body comparison shared with the GET recordings: `{*}`, `{base}`, nested values.
-    if let Err(e) = crate::http_get::check_object(obj, &rec.expect.body, &rec.expect.volatile, false, base, "") {
+    if let Err(e) = crate::http_get::check_object(
+        obj,
+        &rec.expect.body,
+        &rec.expect.volatile,
+        rec.expect.ordered,
+        base,
+        "",
+    ) {
         return Verdict::Fail(format!("{e}\nin {body}"));
     }
     if !rec.expect.claims.is_empty() {
