@@ -32,6 +32,10 @@ pub(super) fn json_response(status: StatusCode, value: &impl serde::Serialize, t
         HeaderValue::from_static("max-age=31536000; includeSubDomains"),
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // On every JSON answer of login.microsoftonline.com in the captures: P3P since 2021,
+    // X-XSS-Protection 0 in the 2023 ones (azure-sdk-for-js recordings).
+    h.insert("p3p", HeaderValue::from_static("CP=\"DSP CUR OTPi IND OTRi ONL FIN\""));
+    h.insert("x-xss-protection", HeaderValue::from_static("0"));
     r
 }
 
