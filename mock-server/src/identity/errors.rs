@@ -124,8 +124,9 @@ impl AadError {
     /// 2023-08-03, fixtures/recordings/discovery/tenant-not-found.json); the 2021 captures
     /// said "This may happen if there are no active subscriptions for the tenant. Check to
     /// make sure you have the correct tenant ID. Check with your subscription
-    /// administrator." The token endpoint's 2023 wording has no capture of its own: the
-    /// same text is assumed (UNCONFIRMED).
+    /// administrator." The token endpoint says the same since: a v1 token answer of
+    /// 2024-10-21 quoted whole in a troubleshooting document (`invalid_request`,
+    /// fixtures/recordings/token/unknown-tenant-v1.json).
     pub fn tenant_not_found(tenant: &str) -> Self {
         Self::new(
             90002,
