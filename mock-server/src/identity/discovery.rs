@@ -28,18 +28,29 @@ fn region(tenant: &str) -> Value {
     }
 }
 
-/// v2 document. `tenant` is the tenant GUID, or `common`/`organizations`/`consumers`
-/// (whose issuer holds the literal `{tenantid}` placeholder; captured for /common and
-/// /organizations; for /consumers UNCONFIRMED: its id tokens carry the consumer tenant
-/// 9188040d-6c67-4c5b-b112-36a304b66dad, which its document may name instead).
+/// The tenant of personal Microsoft accounts, which /consumers stands for.
+pub const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// The tenant an issuer names: the tenant itself; the literal `{tenantid}` placeholder for
+/// /common and /organizations (captured); the consumer tenant for /consumers, whose
+/// endpoints stay under /consumers (a partial copy of that document in a project's test
+/// mocks: issuer `https://login.microsoftonline.com/9188040d-…/v2.0`, endpoints
+/// `…/consumers/oauth2/v2.0/…`; the v1 issuer's tenant by analogy, UNCONFIRMED).
+fn issuer_tenant(tenant: &str) -> &str {
+    if crate::directory::is_guid(tenant) {
+        tenant
+    } else if tenant.eq_ignore_ascii_case("consumers") {
+        CONSUMERS_TENANT_ID
+    } else {
+        "{tenantid}"
+    }
+}
+
+/// v2 document. `tenant` is the tenant GUID, or `common`/`organizations`/`consumers`.
 ///
 /// The field order is the captures' (checked by fixtures/recordings/discovery/*-v2.json).
 pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
-    let issuer_tenant = if crate::directory::is_guid(tenant) {
-        tenant
-    } else {
-        "{tenantid}"
-    };
+    let issuer_tenant = issuer_tenant(tenant);
     json!({
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -71,11 +82,7 @@ pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
 /// /common capture (fixtures/recordings/discovery/common-v1.json); a tenant's v1 document
 /// has no capture: the same shape under the tenant GUID (UNCONFIRMED).
 pub fn openid_configuration_v1(base: &str, tenant: &str) -> Value {
-    let issuer_tenant = if crate::directory::is_guid(tenant) {
-        tenant
-    } else {
-        "{tenantid}"
-    };
+    let issuer_tenant = issuer_tenant(tenant);
     json!({
         "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
