@@ -7,7 +7,9 @@
 //! line matches any run of characters (volatile parts). See `fixtures/README.md`.
 //!
 //! **Token-endpoint recordings** (`fixtures/recordings/token/*.json`) hold the request
-//! form and the expected status and body, with the volatile fields named.
+//! form and the expected status, body (key order optional) and headers, with the volatile
+//! fields named; `token_steps` fills `{device_code}` and `{refresh_token}`. GET
+//! recordings (`discovery/*.json`) are the `http_get` module's.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
