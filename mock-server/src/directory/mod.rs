@@ -254,10 +254,10 @@ impl Directory {
         if let Some(t) = self.tenant(segment) {
             return TenantSegment::Tenant(t);
         }
-        // A single DNS label is a name Entra looks up too: `/tenant/v2.0/…` answered
-        // AADSTS90002 (captured 2023-08-03), while `invalid_tenant` (an underscore) is
-        // AADSTS900023 (captured 2023-12-11).
-        if is_guid(segment) || is_dns_name(segment) || is_dns_name(&format!("{segment}.x")) {
+        // A single DNS label is no tenant name for the token endpoint: `undefined` answered
+        // AADSTS900023 (captured 2022-08-17). Discovery looks it up (see
+        // identity::discovery_endpoints).
+        if is_guid(segment) || is_dns_name(segment) {
             TenantSegment::Unknown
         } else {
             TenantSegment::Invalid

@@ -52,6 +52,12 @@ pub(super) fn discovery_doc<B>(
         crate::directory::TenantSegment::Unknown => {
             return discovery_error(shared, req, &AadError::discovery_tenant_not_found(segment));
         }
+        // Discovery looks a single DNS label up as a name: `/tenant/v2.0/…` answered
+        // AADSTS90002 invalid_tenant (captured 2023-08-03), where the token endpoint
+        // refuses `undefined` as malformed (AADSTS900023, captured 2022-08-17).
+        crate::directory::TenantSegment::Invalid if crate::directory::is_dns_name(&format!("{segment}.x")) => {
+            return discovery_error(shared, req, &AadError::discovery_tenant_not_found(segment));
+        }
         crate::directory::TenantSegment::Invalid => {
             return discovery_error(shared, req, &AadError::invalid_tenant_identifier(segment));
         }

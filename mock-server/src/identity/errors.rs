@@ -159,7 +159,8 @@ impl AadError {
     }
 
     /// Text as MSAL.NET's live capture of 2023-12-11 (TestConstants.InvalidTenantError900023);
-    /// `invalid_request` and 400 are not in that capture (UNCONFIRMED).
+    /// `invalid_request` from a whole answer of 2022-08-17 for the tenant `undefined`
+    /// (fixtures/recordings/token/undefined-tenant.json); status 400 UNCONFIRMED.
     pub fn invalid_tenant_identifier(tenant: &str) -> Self {
         Self::new(
             900023,
@@ -311,8 +312,10 @@ impl AadError {
     }
 
     /// Text as MSAL.NET's live capture of 2023-12-08 (TestConstants.InvalidResourceError,
-    /// fixtures/recordings/token/resource-not-found.json); the `error` value
-    /// `invalid_resource` is not in that capture (UNCONFIRMED).
+    /// fixtures/recordings/token/resource-not-found.json); `invalid_resource` and 400 as
+    /// in a whole answer of 2023 quoted in a Go program's log ("oauth2: cannot fetch token:
+    /// 400 Bad Request Response: {"error":"invalid_resource",…}") and Microsoft's Outlook
+    /// troubleshooting article.
     pub fn resource_not_found(resource: &str, tenant_name: &str) -> Self {
         Self::new(
             500011,
