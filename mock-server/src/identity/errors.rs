@@ -285,11 +285,11 @@ impl AadError {
         .with_fix("ask for one resource: scope=https://outlook.office365.com/.default")
     }
 
-    /// Scopes of two resources, not both `.default`. Text as quoted from live answers
-    /// ("AADSTS28000: Provided value for the input parameter scope is not valid because it
-    /// contains more than one resource. Scope <x> <y> is not valid.", Energinet-DataHub's
-    /// documentation; the first sentence in several other reports). `error` invalid_scope
-    /// UNCONFIRMED (no capture shows the body).
+    /// Scopes of two resources, not both `.default`. Text as in live answers quoted whole,
+    /// the scope parameter echoed with the OpenID scopes (Earlybyte/aad_oauth #328, 2024;
+    /// AzureAD/microsoft-authentication-library-for-js #1487, 2020, HTTP 400 from /token;
+    /// microsoft/Partner-Center-PowerShell #167, 2019). `error` invalid_scope UNCONFIRMED
+    /// (no capture shows the JSON body).
     pub fn multiple_resources(scope: &str, reason: String) -> Self {
         Self::new(
             28000,
@@ -301,10 +301,11 @@ impl AadError {
         .with_fix("ask for one resource per request, e.g. only https://outlook.office.com/… scopes")
     }
 
-    /// `.default` scopes of two resources: AADSTS70011 with Entra's "static scope limit
-    /// exceeded" suffix, as quoted from a live answer to `<scopes> openid profile
+    /// Delegated `.default` scopes of two resources: AADSTS70011 with Entra's "static scope
+    /// limit exceeded" suffix, as quoted from a live answer to `<scopes> openid profile
     /// offline_access` (a code comment in an Azure bootstrapper project; also named in
-    /// several others). For client credentials no capture: the same text (UNCONFIRMED).
+    /// several others). Client credentials get the plain 70011 (captured, see
+    /// grant::client_credentials).
     pub fn static_scope_limit(scope: &str, reason: String) -> Self {
         let mut e = Self::invalid_scope(scope, reason);
         e.message.push_str(" static scope limit exceeded.");

@@ -315,15 +315,9 @@ fn resource_from_scope(scope: &str, tenant: &Tenant) -> Result<(&'static Resourc
             format!("{bad:?} is an OpenID scope; client credentials take one '<resource>/.default' scope"),
         ));
     }
-    if defaults.len() > 1 {
-        return Err(AadError::static_scope_limit(
-            scope,
-            format!(
-                "{} .default scopes given; a token is for exactly one resource",
-                defaults.len()
-            ),
-        ));
-    }
+    // Two `.default` scopes in client credentials are the plain AADSTS70011, without the
+    // delegated flows' "static scope limit exceeded." (whole answers: Azure/azure-sdk-for-net
+    // #9076, 2019; AzureAD/microsoft-authentication-library-for-js #6069, 2023).
     if scopes.len() > 1 {
         return Err(AadError::invalid_scope(
             scope,
