@@ -228,7 +228,7 @@ async fn password_grant_errors() {
         ("password", PASSWORD),
         ("scope", IMAP_SCOPE),
     ];
-    assert_aad_error(&post_form(&c, &common, &form).await, 400, "invalid_request", 90010);
+    assert_aad_error(&post_form(&c, &common, &form).await, 400, "invalid_request", 9001023);
     let orgs = format!("{}/organizations/oauth2/v2.0/token", server.https_url());
     assert_eq!(post_form(&c, &orgs, &form).await.status, 200);
 }

@@ -265,7 +265,7 @@ async fn every_refusal_has_entras_status_code_and_text_and_a_journaled_reason() 
             text: "Tenant 'nowhere.onmicrosoft.com' not found.", reason: "no tenant" },
         Case { name: "malformed tenant", tenant: "not_a_tenant", form: cc(app(1), "poller-secret-value", EXO_SCOPE), status: 400, error: "invalid_request", code: 900023,
             text: "Specified tenant identifier 'not_a_tenant' is neither a valid DNS name, nor a valid external domain.", reason: "neither a GUID" },
-        Case { name: "common endpoint", tenant: "common", form: cc(app(1), "poller-secret-value", EXO_SCOPE), status: 400, error: "invalid_request", code: 90010,
+        Case { name: "common endpoint", tenant: "common", form: cc(app(1), "poller-secret-value", EXO_SCOPE), status: 400, error: "invalid_request", code: 9001023,
             text: "The grant type is not supported over the /common or /consumers endpoints.", reason: "needs a concrete tenant" },
         Case { name: "no grant_type", tenant: CONTOSO, form: vec![("client_id", app(1))], status: 400, error: "invalid_request", code: 900144,
             text: "The request body must contain the following parameter: 'grant_type'.", reason: "no 'grant_type'" },
@@ -341,7 +341,7 @@ async fn options_change_lifetime_nonce_layout_and_common_code() {
         .token_lifetime(mock_server::TokenLifetime::Random60To90Minutes)
         .nonce_header(true)
         .description_layout(mock_server::DescriptionLayout::Space)
-        .multi_tenant_grant_error_code(9001023)
+        .multi_tenant_grant_error_code(90010)
         .start()
         .await
         .expect("start");
@@ -362,7 +362,7 @@ async fn options_change_lifetime_nonce_layout_and_common_code() {
         &secret_form(&app(1), "poller-secret-value", EXO_SCOPE),
     )
     .await;
-    assert_eq!(r.json["error_codes"], json!([9001023]));
+    assert_eq!(r.json["error_codes"], json!([90010]));
     let d = r.json["error_description"].as_str().expect("d");
     assert!(d.contains(" Trace ID: ") && !d.contains('\r'), "{d}");
 }

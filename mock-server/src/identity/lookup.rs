@@ -12,7 +12,7 @@ use crate::directory::{is_guid, Application, Directory, MultiTenant, Tenant, Ten
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MultiTenantUse<'u> {
     /// The grant needs a concrete tenant (client credentials, and the device-code
-    /// endpoints, which decide the tenant themselves): AADSTS90010.
+    /// endpoints, which decide the tenant themselves): AADSTS9001023 (or 90010).
     Refused,
     /// The user's domain picks the tenant: on `/organizations` always, on `/common` too
     /// when `common` is set (interactive flows and refresh; the password grant is
@@ -20,7 +20,7 @@ pub enum MultiTenantUse<'u> {
     ByUser { upn: Option<&'u str>, common: bool },
 }
 
-/// The tenant a request runs in. `grant` names the grant type for AADSTS90010's text.
+/// The tenant a request runs in. `grant` names the grant type for AADSTS9001023's text.
 pub fn resolve_tenant<'d>(
     directory: &'d Directory,
     segment: &str,
