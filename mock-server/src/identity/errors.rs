@@ -38,7 +38,10 @@ pub enum DescriptionLayout {
 pub const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
 
-/// The JSON body Entra sends.
+/// The JSON body Entra sends, fields in its order (every whole answer in
+/// fixtures/recordings/token/ has them so). `suberror` comes last, as in the 2019 answer
+/// quoted whole in MicrosoftDocs/azure-docs #39189, which predates `error_uri`; that it
+/// also follows `error_uri` is UNCONFIRMED.
 #[derive(Serialize)]
 pub struct ErrorBody<'a> {
     pub error: &'a str,
