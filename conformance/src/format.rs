@@ -7,7 +7,9 @@
 //! line matches any run of characters (volatile parts). See `fixtures/README.md`.
 //!
 //! **Token-endpoint recordings** (`fixtures/recordings/token/*.json`) hold the request
-//! form and the expected status and body, with the volatile fields named.
+//! form and the expected status, body (key order optional) and headers, with the volatile
+//! fields named; `token_steps` fills `{device_code}` and `{refresh_token}`. GET
+//! recordings (`discovery/*.json`) are the `http_get` module's.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -252,6 +254,13 @@ pub struct TokenExpect {
     /// Expected claims of the issued access token.
     #[serde(default)]
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Response headers that must be present with these values (`{*}` allowed); others
+    /// are not checked. See `http_get::check_headers`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Also compare the order of the body's keys (as the capture has them).
+    #[serde(default)]
+    pub ordered: bool,
 }
 
 impl TokenRecording {

@@ -4,9 +4,12 @@
 
 pub mod format;
 pub mod fuzz;
+pub mod http_get;
 pub mod replay;
+pub mod token_steps;
 
 use format::{ImapRecording, Line, TokenRecording};
+use http_get::HttpGetRecording;
 use replay::{Endpoints, Verdict};
 use std::path::PathBuf;
 
@@ -85,6 +88,12 @@ pub async fn token_in_process(rec: &TokenRecording) -> Verdict {
         token: None,
     };
     replay::token_against_server(rec, &ep).await
+}
+
+/// Replay an HTTP GET recording (discovery) against a fresh in-process mock.
+pub async fn http_get_in_process(rec: &HttpGetRecording) -> Verdict {
+    let server = mock_server::MockServer::start().await;
+    http_get::against_base(rec, server.https_url(), server.ca_pem().as_bytes()).await
 }
 
 /// Play the recording's server side to our client library and check both the lines it
@@ -217,7 +226,7 @@ fn reproduce(rec: &ImapRecording) -> String {
 }
 
 /// The failure catalogue, as a Markdown table, generated from the recordings.
-pub fn catalogue(imap: &[ImapRecording], token: &[TokenRecording]) -> String {
+pub fn catalogue(imap: &[ImapRecording], token: &[TokenRecording], http: &[HttpGetRecording]) -> String {
     let mut out =
         String::from("| cause | token endpoint | mail server | reproduce (recording) | fix |\n|---|---|---|---|---|\n");
     for r in imap.iter().filter(|r| !r.meta.cause.is_empty()) {
@@ -236,6 +245,14 @@ pub fn catalogue(imap: &[ImapRecording], token: &[TokenRecording]) -> String {
         ));
     }
     for r in token.iter().filter(|r| !r.cause.is_empty()) {
+        let m = r.meta();
+        out.push_str(&format!(
+            "| {} | {} | none (no token) | `{}` |  {} |\n",
+            m.cause, m.token_endpoint, m.name, m.fix
+        ));
+    }
+    // Discovery answers are in the table only when they are a failure with a cause.
+    for r in http.iter().filter(|r| !r.cause.is_empty()) {
         let m = r.meta();
         out.push_str(&format!(
             "| {} | {} | none (no token) | `{}` |  {} |\n",

@@ -271,6 +271,7 @@ async fn run(args: Args) -> Result<bool> {
     }
     let dir = args.recordings.unwrap_or_else(default_dir);
     let (imap, token) = format::load_all(&dir).map_err(anyhow::Error::msg)?;
+    let http = conformance::http_get::load(&dir).map_err(anyhow::Error::msg)?;
     match args.command {
         Cmd::List => {
             for r in &imap {
@@ -279,11 +280,14 @@ async fn run(args: Args) -> Result<bool> {
             for r in &token {
                 println!("{:<40} {}  [{}]", r.name, r.title, r.provenance);
             }
+            for r in &http {
+                println!("{:<40} {}  [{}]", r.name, r.title, r.provenance);
+            }
             Ok(true)
         }
         Cmd::FuzzClient { .. } | Cmd::FuzzServer { .. } => Ok(true),
         Cmd::Catalogue { write } => {
-            let table = catalogue(&imap, &token);
+            let table = catalogue(&imap, &token, &http);
             match write {
                 None => print!("{table}"),
                 Some(path) => {
@@ -373,6 +377,26 @@ async fn run(args: Args) -> Result<bool> {
                 }
                 None => None,
             };
+            // `--identity` alone: the identity platform's recordings (token, discovery)
+            // against it, the mail recordings skipped.
+            let identity_only = match (&target, &identity) {
+                (None, Some(url)) => {
+                    let ca = ca_file.as_ref().context("--ca-file is needed with --identity")?;
+                    Some((url.trim_end_matches('/').to_string(), std::fs::read(ca)?))
+                }
+                _ => None,
+            };
+            let identity_endpoints = identity_only.as_ref().map(|(url, ca)| Endpoints {
+                https_url: Some(url.clone()),
+                // Never dialled: token recordings only use the identity platform.
+                imaps: SocketAddr::from(([127, 0, 0, 1], 0)),
+                imap: None,
+                smtp: None,
+                pop3s: None,
+                pop3: None,
+                ca_pem: ca.clone(),
+                token: None,
+            });
             let wanted = |n: &str| filter.as_ref().is_none_or(|f| n.contains(f.as_str()));
             let mut all_ok = true;
             let (mut pass, mut fail, mut skip) = (0, 0, 0);
@@ -388,6 +412,7 @@ async fn run(args: Args) -> Result<bool> {
                         Verdict::Skip(format!("recorded for {}, the target is {personality}", r.personality))
                     }
                     Some(ep) => replay::imap_against_server(r, ep, None).await,
+                    None if identity_only.is_some() => Verdict::Skip("only --identity given".into()),
                     None => conformance::imap_in_process(r).await,
                 };
                 all_ok &= !matches!(v, Verdict::Fail(_));
@@ -401,9 +426,19 @@ async fn run(args: Args) -> Result<bool> {
                 }
             }
             for r in token.iter().filter(|r| wanted(&r.name)) {
-                let v = match &external {
-                    Some(ep) => replay::token_against_server(r, ep).await,
-                    None => conformance::token_in_process(r).await,
+                let v = match (&external, &identity_endpoints) {
+                    (Some(ep), _) | (None, Some(ep)) => replay::token_against_server(r, ep).await,
+                    (None, None) => conformance::token_in_process(r).await,
+                };
+                all_ok &= !matches!(v, Verdict::Fail(_));
+                tally(&v);
+                print_verdict(&r.name, &v);
+            }
+            for r in http.iter().filter(|r| wanted(&r.name)) {
+                let v = match (&external, &identity_only) {
+                    (Some(ep), _) => conformance::http_get::against_server(r, ep).await,
+                    (None, Some((base, ca))) => conformance::http_get::against_base(r, base, ca).await,
+                    (None, None) => conformance::http_get_in_process(r).await,
                 };
                 all_ok &= !matches!(v, Verdict::Fail(_));
                 tally(&v);

@@ -465,17 +465,21 @@ pub async fn token_against_server(rec: &TokenRecording, ep: &Endpoints) -> Verdi
         Ok(h) => h,
         Err(e) => return Verdict::Fail(e),
     };
-    let path = if rec.request.endpoint == "v1" {
-        "oauth2/token"
-    } else {
-        "oauth2/v2.0/token"
+    let path = match crate::token_steps::endpoint_path(&rec.request.endpoint) {
+        Ok(p) => p,
+        Err(e) => return Verdict::Fail(e),
+    };
+    let form = match crate::token_steps::prepare_form(rec, base, &http).await {
+        Ok(f) => f,
+        Err(e) => return Verdict::Fail(format!("before the request: {e}")),
     };
     let url = format!("{base}/{}/{path}", rec.request.tenant);
-    let r = match http.post(&url).form(&rec.request.form).send().await {
+    let r = match http.post(&url).form(&form).send().await {
         Ok(r) => r,
         Err(e) => return Verdict::Fail(format!("POST {url}: {e}")),
     };
     let status = r.status().as_u16();
+    let headers = r.headers().clone();
     let body: serde_json::Value = match r.json().await {
         Ok(b) => b,
         Err(e) => return Verdict::Fail(format!("body is not JSON: {e}")),
@@ -486,35 +490,22 @@ pub async fn token_against_server(rec: &TokenRecording, ep: &Endpoints) -> Verdi
             rec.expect.status
         ));
     }
+    if let Err(e) = crate::http_get::check_headers(&headers, &rec.expect.headers, base) {
+        return Verdict::Fail(e);
+    }
     let Some(obj) = body.as_object() else {
         return Verdict::Fail(format!("body is not an object: {body}"));
     };
-    for (k, want) in &rec.expect.body {
-        let Some(got) = obj.get(k) else {
-            return Verdict::Fail(format!("field {k}: missing in {body}"));
-        };
-        let ok = match (want, got) {
-            (serde_json::Value::String(w), serde_json::Value::String(g)) => glob(w, g),
-            (w, g) => w == g,
-        };
-        if !ok {
-            return Verdict::Fail(format!(
-                "field {k}:\n  expected {}\n  received {}",
-                escape(&want.to_string()),
-                escape(&got.to_string())
-            ));
-        }
-    }
-    for k in &rec.expect.volatile {
-        if !obj.contains_key(k) {
-            return Verdict::Fail(format!("volatile field {k} missing"));
-        }
-    }
-    if let Some(extra) = obj
-        .keys()
-        .find(|k| !rec.expect.body.contains_key(*k) && !rec.expect.volatile.contains(k))
-    {
-        return Verdict::Fail(format!("unexpected field {extra} in {body}"));
+    // Whole-body comparison shared with the GET recordings: `{*}`, `{base}`, nested values.
+    if let Err(e) = crate::http_get::check_object(
+        obj,
+        &rec.expect.body,
+        &rec.expect.volatile,
+        rec.expect.ordered,
+        base,
+        "",
+    ) {
+        return Verdict::Fail(format!("{e}\nin {body}"));
     }
     if !rec.expect.claims.is_empty() {
         let claims = body["access_token"]

@@ -30,6 +30,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let http = match conformance::http_get::load(&conformance::default_dir()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("cannot load discovery recordings: {e}");
+            std::process::exit(1);
+        }
+    };
     let mut trials = Vec::new();
     for r in &imap {
         let rec = r.clone();
@@ -49,10 +56,16 @@ fn main() {
             block(conformance::token_in_process(&rec))
         }));
     }
-    let (i2, t2) = (imap.clone(), token.clone());
+    for r in &http {
+        let rec = r.clone();
+        trials.push(Trial::test(format!("server::{}", r.name), move || {
+            block(conformance::http_get_in_process(&rec))
+        }));
+    }
+    let (i2, t2, h2) = (imap.clone(), token.clone(), http.clone());
     trials.push(Trial::test("docs_catalogue_is_generated_from_the_recordings", move || {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/conformance.md")).map_err(|e| Failed::from(e.to_string()))?;
-        let table = conformance::catalogue(&i2, &t2);
+        let table = conformance::catalogue(&i2, &t2, &h2);
         match conformance::with_catalogue(&readme, &table) {
             Some(updated) if updated == readme => Ok(()),
             Some(_) => Err("docs/conformance.md's failure catalogue is stale: run `cargo run -p conformance -- catalogue --write docs/conformance.md`".into()),

@@ -191,8 +191,8 @@ struct Args {
     /// Separator before "Trace ID:" in error_description: crlf (documented) or space (seen live).
     #[arg(long, value_name = "crlf|space", default_value = "crlf", value_parser = ["crlf", "space"])]
     error_description_separator: String,
-    /// AADSTS code for client credentials on /common: 90010 (live capture) or 9001023 (error reference).
-    #[arg(long, value_name = "CODE", default_value_t = 90010, value_parser = parse_common_code)]
+    /// AADSTS code for client credentials on /common: 9001023 (the service's answers, the error reference) or 90010 (MSAL.NET's own message).
+    #[arg(long, value_name = "CODE", default_value_t = 9001023, value_parser = parse_common_code)]
     common_endpoint_error_code: u32,
     /// Refresh tokens unused for this many days answer AADSTS700082 (Entra: 90).
     #[arg(long, value_name = "DAYS", default_value_t = 90)]

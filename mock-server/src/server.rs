@@ -307,6 +307,8 @@ impl MockServerBuilder {
         self
     }
 
+    /// The AADSTS number for client credentials on /common: 9001023 (default, the
+    /// service's answers) or 90010 (MSAL.NET's own message).
     pub fn multi_tenant_grant_error_code(mut self, code: u32) -> Self {
         self.identity.multi_tenant_grant_error_code = code;
         self

@@ -155,7 +155,7 @@ def test_app_of_another_tenant(mock_server):
     result = cca(mock_server, app_id(1), "poller-secret-value", tenant=FABRIKAM).acquire_token_for_client(
         scopes=[EXO_SCOPE])
     assert_error(result, "unauthorized_client", 700016,
-                 f"Application with identifier '{app_id(1)}' was not found in the directory '{FABRIKAM}'.")
+                 f"Application with identifier '{app_id(1)}' was not found in the directory 'Fabrikam'.")
 
 
 def test_delegated_scope_in_client_credentials(mock_server):

@@ -41,6 +41,14 @@ async fn common_and_organizations_documents_carry_the_placeholder() {
         let r = get(&c, &format!("{base}/{t}/.well-known/openid-configuration")).await;
         assert_eq!(r.json["issuer"], "https://sts.windows.net/{tenantid}/");
     }
+    // /consumers names the personal-accounts tenant, its endpoints stay under /consumers.
+    let r = get(&c, &format!("{base}/consumers/v2.0/.well-known/openid-configuration")).await;
+    assert_eq!(
+        r.json["issuer"],
+        format!("{base}/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0")
+    );
+    assert_eq!(r.json["token_endpoint"], format!("{base}/consumers/oauth2/v2.0/token"));
+    assert_eq!(r.json["tenant_region_scope"], serde_json::Value::Null);
 }
 
 #[tokio::test]

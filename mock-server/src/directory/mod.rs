@@ -254,6 +254,9 @@ impl Directory {
         if let Some(t) = self.tenant(segment) {
             return TenantSegment::Tenant(t);
         }
+        // A single DNS label is no tenant name for the token endpoint: `undefined` answered
+        // AADSTS900023 (captured 2022-08-17). Discovery looks it up (see
+        // identity::discovery_endpoints).
         if is_guid(segment) || is_dns_name(segment) {
             TenantSegment::Unknown
         } else {

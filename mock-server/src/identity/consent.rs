@@ -33,7 +33,14 @@ impl Granted {
         self.oidc.iter().any(|s| s == "openid")
     }
 
-    /// The v2 `scope` field: the resource prefix kept, then the OpenID scopes.
+    /// The v2 `scope` field: the resource prefix kept, then the OpenID scopes granted,
+    /// without `offline_access`: Entra does not echo it (a refresh token says it was
+    /// granted). Captured: the azure-sdk-for-js device code recording of 2021-10-29 asked
+    /// `… openid profile offline_access` and got `"scope":"email openid profile https://graph.microsoft.com/…"`;
+    /// MSAL.NET's recorded AAD and MSA answers (TestConstants CreateAadTestTokenResponse,
+    /// CreateMsaTestTokenResponse) carry refresh tokens and no `offline_access` either.
+    /// Where Entra puts the OpenID scopes varies between those captures (first, or among
+    /// the permissions); they stay last here (UNCONFIRMED).
     pub fn v2_scope(&self) -> String {
         let mut out: Vec<String> =
             if self.resource == &MICROSOFT_GRAPH && self.audience == "https://graph.microsoft.com" {
@@ -42,7 +49,7 @@ impl Granted {
                 self.scp.iter().map(|p| format!("{}/{p}", self.audience)).collect()
             };
         // Graph's consented `openid`/`profile` are in `scp` already: name each scope once.
-        for o in &self.oidc {
+        for o in self.oidc.iter().filter(|o| *o != "offline_access") {
             if !out.contains(o) {
                 out.push(o.clone());
             }
@@ -70,6 +77,8 @@ pub fn grant_scopes(
     let mut oidc: Vec<String> = Vec::new();
     let mut resource: Option<(&'static Resource, String)> = None;
     let mut asked: Vec<String> = Vec::new();
+    // Whether the first resource was asked for as `<resource>/.default`.
+    let mut first_default = false;
     for s in req_scope.unwrap_or("").split_whitespace() {
         let lower = s.to_ascii_lowercase();
         if OIDC_SCOPES.contains(&lower.as_str()) {
@@ -91,17 +100,23 @@ pub fn grant_scopes(
         let audience = id.trim_end_matches('/').to_string();
         match &resource {
             Some((prev, _)) if *prev != r => {
-                return Err(AadError::invalid_scope(
-                    req_scope.unwrap_or(""),
-                    format!(
-                        "the scopes name two resources ({} and {}); one token is for one resource",
-                        prev.display_name, r.display_name
-                    ),
-                )
-                .with_fix("ask for one resource per request, e.g. only https://outlook.office.com/… scopes"))
+                let reason = format!(
+                    "the scopes name two resources ({} and {}); one token is for one resource",
+                    prev.display_name, r.display_name
+                );
+                // Two `.default` scopes hit Entra's static-scope limit (70011); any other
+                // pair of resources is AADSTS28000.
+                return Err(if perm == ".default" && first_default {
+                    AadError::static_scope_limit(req_scope.unwrap_or(""), reason)
+                } else {
+                    AadError::multiple_resources(req_scope.unwrap_or(""), reason)
+                });
             }
             Some(_) => {}
-            None => resource = Some((r, audience)),
+            None => {
+                first_default = perm == ".default";
+                resource = Some((r, audience));
+            }
         }
         if perm != ".default" {
             if !r.delegated_permissions.iter().any(|k| k.eq_ignore_ascii_case(perm)) {
@@ -181,7 +196,7 @@ mod tests {
         assert!(g.offline() && g.openid());
         assert_eq!(
             g.v2_scope(),
-            "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access openid profile"
+            "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send openid profile"
         );
         let e = grant_scopes(
             app,
@@ -200,6 +215,20 @@ mod tests {
             None,
         )
         .expect_err("two resources");
+        assert_eq!((e.code, e.error), (28000, "invalid_scope"));
+        let e = grant_scopes(
+            app,
+            t,
+            EndpointVersion::V2,
+            Some("https://outlook.office.com/.default https://graph.microsoft.com/.default openid"),
+            None,
+        )
+        .expect_err("two .default scopes");
         assert_eq!(e.code, 70011);
+        assert!(
+            e.message.ends_with("openid is not valid. static scope limit exceeded."),
+            "{}",
+            e.message
+        );
     }
 }

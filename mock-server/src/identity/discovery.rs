@@ -14,14 +14,43 @@ const MICROSOFT_HOSTS: &[&str] = &[
     "sts.windows.net",
 ];
 
-/// v2 document. `tenant` is the tenant GUID, or `common`/`organizations`/`consumers`
-/// (whose issuer holds the literal `{tenantid}` placeholder).
-pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
-    let issuer_tenant = if crate::directory::is_guid(tenant) {
+/// The region a document names: a tenant's own (the demo tenant is `WW`, as in the
+/// reference's tenant capture; another capture's tenant said `NA`), and `null` for the
+/// multi-tenant authorities, which have no region: /common and /organizations answer
+/// `"tenant_region_scope":null` (panva/wellknown entra-common and entra-organizations,
+/// azure-sdk-for-js recordings, v1 /common in the MSIdentityTools tests). /consumers:
+/// no capture, `null` by analogy (UNCONFIRMED).
+fn region(tenant: &str) -> Value {
+    if crate::directory::is_guid(tenant) {
+        Value::from("WW")
+    } else {
+        Value::Null
+    }
+}
+
+/// The tenant of personal Microsoft accounts, which /consumers stands for.
+pub const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// The tenant an issuer names: the tenant itself; the literal `{tenantid}` placeholder for
+/// /common and /organizations (captured); the consumer tenant for /consumers, whose
+/// endpoints stay under /consumers (a partial copy of that document in a project's test
+/// mocks: issuer `https://login.microsoftonline.com/9188040d-…/v2.0`, endpoints
+/// `…/consumers/oauth2/v2.0/…`; the v1 issuer's tenant by analogy, UNCONFIRMED).
+fn issuer_tenant(tenant: &str) -> &str {
+    if crate::directory::is_guid(tenant) {
         tenant
+    } else if tenant.eq_ignore_ascii_case("consumers") {
+        CONSUMERS_TENANT_ID
     } else {
         "{tenantid}"
-    };
+    }
+}
+
+/// v2 document. `tenant` is the tenant GUID, or `common`/`organizations`/`consumers`.
+///
+/// The field order is the captures' (checked by fixtures/recordings/discovery/*-v2.json).
+pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
+    let issuer_tenant = issuer_tenant(tenant);
     json!({
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -41,7 +70,7 @@ pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
         "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
         "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
         "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
-        "tenant_region_scope": "WW",
+        "tenant_region_scope": region(tenant),
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
@@ -49,13 +78,11 @@ pub fn openid_configuration_v2(base: &str, tenant: &str) -> Value {
     })
 }
 
-/// v1 document (`/{tenant}/.well-known/openid-configuration`).
+/// v1 document (`/{tenant}/.well-known/openid-configuration`), in the order of the v1
+/// /common capture (fixtures/recordings/discovery/common-v1.json); a tenant's v1 document
+/// has no capture: the same shape under the tenant GUID (UNCONFIRMED).
 pub fn openid_configuration_v1(base: &str, tenant: &str) -> Value {
-    let issuer_tenant = if crate::directory::is_guid(tenant) {
-        tenant
-    } else {
-        "{tenantid}"
-    };
+    let issuer_tenant = issuer_tenant(tenant);
     json!({
         "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -76,7 +103,7 @@ pub fn openid_configuration_v1(base: &str, tenant: &str) -> Value {
         "check_session_iframe": format!("{base}/{tenant}/oauth2/checksession"),
         "userinfo_endpoint": format!("{base}/{tenant}/openid/userinfo"),
         "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
-        "tenant_region_scope": "WW",
+        "tenant_region_scope": region(tenant),
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
@@ -115,8 +142,11 @@ pub fn instance_discovery(
     if ours {
         Some(instance_document(&format!("https://{host}"), &host, tenant))
     } else if MICROSOFT_HOSTS.contains(&bare_host) {
-        // Entra answers with `tenant_discovery_endpoint` on the host that was named.
-        Some(instance_document(&format!("https://{host}"), &ours_by_base, tenant))
+        // Asked about Microsoft's own host, answer as Entra does, byte for byte: the
+        // `tenant_discovery_endpoint` on the host that was named and Entra's five clouds,
+        // without the mock's own entry (fixtures/recordings/discovery/instance-discovery.json).
+        // A client whose authority is the mock asks about the mock's host (above).
+        Some(instance_document(&format!("https://{host}"), "", tenant))
     } else {
         None
     }
@@ -158,6 +188,10 @@ fn instance_document(base: &str, our_host: &str, tenant: &str) -> Value {
 }
 
 /// `GET /common/userrealm/{upn}`: managed for our domains, unknown otherwise (200 both).
+/// The managed answer is the captured one, keys in its order (the AAD CloudAP log in
+/// Microsoft's Windows Hello troubleshooting write-up; fixtures/recordings/discovery/
+/// userrealm-managed.json); the `Unknown` answer for other domains has no capture
+/// (UNCONFIRMED).
 pub fn user_realm(upn: &str, tenant: Option<&Tenant>) -> Value {
     match tenant {
         Some(t) => json!({

@@ -38,7 +38,10 @@ pub enum DescriptionLayout {
 pub const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
 
-/// The JSON body Entra sends.
+/// The JSON body Entra sends, fields in its order (every whole answer in
+/// fixtures/recordings/token/ has them so). `suberror` comes last, as in the 2019 answer
+/// quoted whole in MicrosoftDocs/azure-docs #39189, which predates `error_uri`; that it
+/// also follows `error_uri` is UNCONFIRMED.
 #[derive(Serialize)]
 pub struct ErrorBody<'a> {
     pub error: &'a str,
@@ -120,12 +123,19 @@ impl AadError {
         .with_fix("use client_credentials (app token), password, authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code")
     }
 
+    /// The wording of the newest capture (discovery, azure-sdk-for-js recording of
+    /// 2023-08-03, fixtures/recordings/discovery/tenant-not-found.json); the 2021 captures
+    /// said "This may happen if there are no active subscriptions for the tenant. Check to
+    /// make sure you have the correct tenant ID. Check with your subscription
+    /// administrator." The token endpoint says the same since: a v1 token answer of
+    /// 2024-10-21 quoted whole in a troubleshooting document (`invalid_request`,
+    /// fixtures/recordings/token/unknown-tenant-v1.json).
     pub fn tenant_not_found(tenant: &str) -> Self {
         Self::new(
             90002,
             "invalid_request",
             400,
-            format!("Tenant '{tenant}' not found. This may happen if there are no active subscriptions for the tenant. Check to make sure you have the correct tenant ID. Check with your subscription administrator."),
+            format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
             format!("no tenant of the directory has the id or domain {tenant:?}"),
         )
         .with_fix("use the tenant id (GUID) or a verified domain of the tenant in the authority URL")
@@ -138,6 +148,22 @@ impl AadError {
         e
     }
 
+    /// Instance discovery for a host Entra does not know. Body as MSAL.NET's capture of
+    /// 2021-04-14 (TestConstants.DiscoveryFailedResponse): every trace field present.
+    pub fn unknown_instance(host: &str) -> Self {
+        Self::new(
+            50049,
+            "invalid_instance",
+            400,
+            "Unknown or invalid instance.",
+            format!("instance discovery was asked about {host:?}, which is neither this server nor a Microsoft host"),
+        )
+        .with_fix("use this server's own https://host:port as the authority, or turn instance discovery off")
+    }
+
+    /// Text as MSAL.NET's live capture of 2023-12-11 (TestConstants.InvalidTenantError900023);
+    /// `invalid_request` from a whole answer of 2022-08-17 for the tenant `undefined`
+    /// (fixtures/recordings/token/undefined-tenant.json); status 400 UNCONFIRMED.
     pub fn invalid_tenant_identifier(tenant: &str) -> Self {
         Self::new(
             900023,
@@ -262,6 +288,38 @@ impl AadError {
         .with_fix("ask for one resource: scope=https://outlook.office365.com/.default")
     }
 
+    /// Scopes of two resources, not both `.default`. Text as in live answers quoted whole,
+    /// the scope parameter echoed with the OpenID scopes (Earlybyte/aad_oauth #328, 2024;
+    /// AzureAD/microsoft-authentication-library-for-js #1487, 2020, HTTP 400 from /token;
+    /// microsoft/Partner-Center-PowerShell #167, 2019). `error` invalid_scope UNCONFIRMED
+    /// (no capture shows the JSON body).
+    pub fn multiple_resources(scope: &str, reason: String) -> Self {
+        Self::new(
+            28000,
+            "invalid_scope",
+            400,
+            format!("Provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid."),
+            reason,
+        )
+        .with_fix("ask for one resource per request, e.g. only https://outlook.office.com/… scopes")
+    }
+
+    /// Delegated `.default` scopes of two resources: AADSTS70011 with Entra's "static scope
+    /// limit exceeded" suffix, as quoted from a live answer to `<scopes> openid profile
+    /// offline_access` (a code comment in an Azure bootstrapper project; also named in
+    /// several others). Client credentials get the plain 70011 (captured, see
+    /// grant::client_credentials).
+    pub fn static_scope_limit(scope: &str, reason: String) -> Self {
+        let mut e = Self::invalid_scope(scope, reason);
+        e.message.push_str(" static scope limit exceeded.");
+        e
+    }
+
+    /// Text as MSAL.NET's live capture of 2023-12-08 (TestConstants.InvalidResourceError,
+    /// fixtures/recordings/token/resource-not-found.json); `invalid_resource` and 400 as
+    /// in a whole answer of 2023 quoted in a Go program's log ("oauth2: cannot fetch token:
+    /// 400 Bad Request Response: {"error":"invalid_resource",…}") and Microsoft's Outlook
+    /// troubleshooting article.
     pub fn resource_not_found(resource: &str, tenant_name: &str) -> Self {
         Self::new(
             500011,

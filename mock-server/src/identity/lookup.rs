@@ -12,7 +12,7 @@ use crate::directory::{is_guid, Application, Directory, MultiTenant, Tenant, Ten
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MultiTenantUse<'u> {
     /// The grant needs a concrete tenant (client credentials, and the device-code
-    /// endpoints, which decide the tenant themselves): AADSTS90010.
+    /// endpoints, which decide the tenant themselves): AADSTS9001023 (or 90010).
     Refused,
     /// The user's domain picks the tenant: on `/organizations` always, on `/common` too
     /// when `common` is set (interactive flows and refresh; the password grant is
@@ -20,7 +20,7 @@ pub enum MultiTenantUse<'u> {
     ByUser { upn: Option<&'u str>, common: bool },
 }
 
-/// The tenant a request runs in. `grant` names the grant type for AADSTS90010's text.
+/// The tenant a request runs in. `grant` names the grant type for AADSTS9001023's text.
 pub fn resolve_tenant<'d>(
     directory: &'d Directory,
     segment: &str,
@@ -68,7 +68,11 @@ pub fn find_app<'t>(directory: &Directory, tenant: &'t Tenant, client_id: &str) 
         None if !is_guid(client_id) => format!("client_id {client_id:?} is not a GUID"),
         None => format!("no app with client id {client_id} in any tenant of the directory"),
     };
-    Err(AadError::app_not_found(client_id, &tenant.id, reason))
+    // Entra names the directory by its display name, whichever alias the request used:
+    // 'Default Directory' (the default tenant name) in many verbatim answers, also to
+    // requests by tenant GUID (`az login --tenant <guid>`), and 'MSIDLAB4' in MSAL.NET's
+    // capture of 2023-12-11 (TestConstants.WrongTenantError700016).
+    Err(AadError::app_not_found(client_id, &tenant.display_name, reason))
 }
 
 /// The tenant an app is registered in (its home tenant), for requests on a multi-tenant

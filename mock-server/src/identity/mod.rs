@@ -68,8 +68,11 @@ pub struct IdentityConfig {
     /// Exchange tokens carry one but standard JWT libraries then cannot verify them).
     pub nonce_header: bool,
     pub layout: DescriptionLayout,
-    /// The AADSTS number for "grant type not supported over /common": MSAL.NET's capture
-    /// of the live service says 90010, Microsoft's error reference lists 9001023.
+    /// The AADSTS number for "grant type not supported over /common": the service's own
+    /// answers say 9001023 (the inner MsalServiceException in Microsoft365DSC
+    /// MSCloudLoginAssistant #100 and Microsoft365DSC #1067, 2021; msal4j #382, 2021), as
+    /// Microsoft's error reference lists it; 90010 is the number MSAL.NET's own wrapping
+    /// message (and its MockHelpers) use, kept as an option.
     pub multi_tenant_grant_error_code: u32,
     /// A refresh token unused for longer than this answers AADSTS700082 (Entra: 90 days).
     pub refresh_inactivity: time::Duration,
@@ -85,7 +88,7 @@ impl Default for IdentityConfig {
             lifetime: TokenLifetime::default(),
             nonce_header: false,
             layout: DescriptionLayout::Crlf,
-            multi_tenant_grant_error_code: 90010,
+            multi_tenant_grant_error_code: 9001023,
             refresh_inactivity: store::DEFAULT_REFRESH_INACTIVITY,
             test_controls: false,
             max_request_body: routes::MAX_TOKEN_REQUEST_BODY,

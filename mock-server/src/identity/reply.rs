@@ -32,6 +32,10 @@ pub(super) fn json_response(status: StatusCode, value: &impl serde::Serialize, t
         HeaderValue::from_static("max-age=31536000; includeSubDomains"),
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // On every JSON answer of login.microsoftonline.com in the captures: P3P since 2021,
+    // X-XSS-Protection 0 in the 2023 ones (azure-sdk-for-js recordings).
+    h.insert("p3p", HeaderValue::from_static("CP=\"DSP CUR OTPi IND OTRi ONL FIN\""));
+    h.insert("x-xss-protection", HeaderValue::from_static("0"));
     r
 }
 
@@ -120,12 +124,12 @@ pub(super) fn error_response<B>(
     client_id: Option<String>,
 ) -> Response<Body> {
     let trace = uuid::Uuid::new_v4().to_string();
-    // msal sends client-request-id as a header (and msal-node also as a query field);
-    // Entra answers with it as correlation_id.
-    let correlation = req
-        .headers()
-        .get("client-request-id")
-        .and_then(|v| v.to_str().ok())
+    // msal sends client-request-id as a header (and msal-node also as a query field), the
+    // Azure SDKs x-ms-client-request-id; Entra answers with it as correlation_id (captured
+    // for x-ms-client-request-id on discovery: fixtures/recordings/discovery/tenant-not-found).
+    let correlation = ["client-request-id", "x-ms-client-request-id"]
+        .iter()
+        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
         .map(str::to_string)
         .or_else(|| query_param(req.uri().query(), "client-request-id"))
         .filter(|c| crate::directory::is_guid(c))

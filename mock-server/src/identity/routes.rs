@@ -61,10 +61,10 @@ async fn route(req: Request<hyper::body::Incoming>, shared: &IdentityState, peer
             error_response(shared, &e, &req, peer, &path, String::new(), None, None)
         }
         ([_, "v2.0", ".well-known", "openid-configuration"], &Method::GET) => {
-            discovery_endpoints::discovery_doc(shared, segments[0], &base, true)
+            discovery_endpoints::discovery_doc(shared, &req, segments[0], &base, true)
         }
         ([_, ".well-known", "openid-configuration"], &Method::GET) => {
-            discovery_endpoints::discovery_doc(shared, segments[0], &base, false)
+            discovery_endpoints::discovery_doc(shared, &req, segments[0], &base, false)
         }
         ([_, "discovery", "v2.0", "keys"], &Method::GET) => discovery_endpoints::jwks(shared, segments[0], true),
         ([_, "discovery", "keys"], &Method::GET) => discovery_endpoints::jwks(shared, segments[0], false),

@@ -67,6 +67,27 @@ pub fn issue(
     config: &IdentityConfig,
 ) -> Result<Issued, AadError> {
     let grant = req.get("grant_type");
+    // Entra checks that a credential came before it looks at the tenant or the client id:
+    // client credentials without client_id or any credential, on the tenant segment
+    // `undefined`, answered 401 AADSTS7000216 (azure-sdk-for-js recording of 2021-01-15,
+    // fixtures/recordings/token/missing-credential.json), and so did /common.
+    let has_credential = req.get("client_secret").is_some()
+        || req.get("client_assertion").is_some()
+        || req.basic.is_some()
+        || req.get("request").is_some();
+    if grant == Some("client_credentials") && !has_credential {
+        let public = req
+            .get("client_id")
+            .and_then(|id| crate::identity::lookup::home_of(directory, id))
+            .is_some_and(|(_, app)| app.public_client);
+        let e = AadError::no_credential("client_credentials");
+        // The journal's fix says why for a public client; the answer is the same.
+        return Err(if public {
+            e.with_fix("a public client (Allow public client flows) cannot use client credentials; use a confidential app with a secret or certificate")
+        } else {
+            e
+        });
+    }
     let tenant = resolve_tenant(directory, segment, grant, MultiTenantUse::Refused, config)?;
     let grant = grant.ok_or_else(|| AadError::missing_parameter("grant_type"))?;
     match grant {
@@ -271,6 +292,17 @@ fn resource_from_scope(scope: &str, tenant: &Tenant) -> Result<(&'static Resourc
     let defaults: Vec<&str> = scopes.iter().filter_map(|s| s.strip_suffix("/.default")).collect();
     if scopes.len() == 1 && defaults.len() == 1 {
         let id = defaults[0];
+        // Entra answers a `.default` whose resource part is no identifier at all (neither a
+        // URI nor a client id) with AADSTS70011, and only a well-formed identifier it does
+        // not know with AADSTS500011: `user.read/.default` gave 70011 and
+        // `https://graph.microsoft.com/user.read/.default` 500011 (MSAL.NET's live captures
+        // of 2023-12-08, TestConstants InvalidScopeError70011 / InvalidResourceError).
+        if !id.contains("://") && !crate::directory::is_guid(id) {
+            return Err(AadError::invalid_scope(
+                scope,
+                format!("{id:?} is not a resource identifier (an application ID URI such as https://outlook.office365.com, or a client id)"),
+            ));
+        }
         let r = resources::find(id).ok_or_else(|| AadError::resource_not_found(id, &tenant.display_name))?;
         return Ok((r, id.trim_end_matches('/').to_string()));
     }
@@ -283,6 +315,9 @@ fn resource_from_scope(scope: &str, tenant: &Tenant) -> Result<(&'static Resourc
             format!("{bad:?} is an OpenID scope; client credentials take one '<resource>/.default' scope"),
         ));
     }
+    // Two `.default` scopes in client credentials are the plain AADSTS70011, without the
+    // delegated flows' "static scope limit exceeded." (whole answers: Azure/azure-sdk-for-net
+    // #9076, 2019; AzureAD/microsoft-authentication-library-for-js #6069, 2023).
     if scopes.len() > 1 {
         return Err(AadError::invalid_scope(
             scope,
