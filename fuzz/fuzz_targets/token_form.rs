@@ -1,35 +1,13 @@
 //! The token endpoint's request handling after HTTP: any form body and Authorization
 //! header, through the whole issue policy (client credentials, delegated grants).
+//!
+//! The logic is `src/token_form_world.rs`, also run on stable by `mock-server/tests/fuzz_smoke.rs`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mock_server::identity::request::{EndpointVersion, TokenRequest};
-use mock_server::identity::{issue, IdentityConfig};
-use std::sync::OnceLock;
 
-static DEMO: OnceLock<(mock_server::Directory, mock_server::token::Authority)> = OnceLock::new();
+#[path = "../src/token_form_world.rs"]
+mod token_form_world;
 
 fuzz_target!(|data: &[u8]| {
-    let (d, a) = DEMO.get_or_init(|| {
-        let d = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
-        let a = mock_server::token::Authority::new(&d.signing_keys).expect("authority");
-        (d, a)
-    });
-    // First line: an Authorization header; the rest: the form body.
-    let (auth, body) = match data.iter().position(|&b| b == b'\n') {
-        Some(i) => (Some(String::from_utf8_lossy(&data[..i]).into_owned()), &data[i + 1..]),
-        None => (None, data),
-    };
-    let req = TokenRequest::parse(body, auth.as_deref());
-    let _ = req.summary();
-    for v in [EndpointVersion::V1, EndpointVersion::V2] {
-        let _ = issue::issue(
-            d,
-            a,
-            v,
-            "contoso.com",
-            &req,
-            time::OffsetDateTime::now_utc(),
-            &IdentityConfig::default(),
-        );
-    }
+    token_form_world::run(data);
 });

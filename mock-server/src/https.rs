@@ -181,7 +181,7 @@ pub async fn accept_loop(
         let acceptor = acceptor.clone();
         let routes = routes.clone();
         let config = config.clone();
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.clone();
         async move {
             let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
@@ -194,67 +194,83 @@ pub async fn accept_loop(
                     return;
                 }
             };
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(config.header_read_timeout)
-                .max_buf_size(config.max_header_bytes);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Some(config.http2_keep_alive_interval))
-                .keep_alive_timeout(config.http2_keep_alive_timeout)
-                .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
-            let activity = Activity::new();
-            let requests = activity.clone();
-            let request_deadline = config.request_timeout;
-            let service = hyper::service::service_fn(move |req| {
-                let in_flight = requests.begin();
-                let answer = dispatch(req, routes.clone(), peer);
-                async move {
-                    let _in_flight = in_flight;
-                    // The body is read inside the handler: this bounds a slow trickle.
-                    match tokio::time::timeout(request_deadline, answer).await {
-                        Ok(r) => r,
-                        Err(_) => {
-                            tracing::debug!(%peer, "HTTP request not received in time; 408");
-                            Ok(request_timeout().map(BodyExt::boxed_unsync))
-                        }
-                    }
-                }
-            });
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            loop {
-                let idle_at = activity.idle_deadline(config.idle_timeout);
-                let recheck = tokio::time::Instant::now() + config.idle_timeout;
-                // Why select: the connection ends by itself, or the server stops (finish
-                // the request in flight, then close), or it sat idle too long (close,
-                // HTTP/2 with GOAWAY), checked again whenever a request was in flight.
-                tokio::select! {
-                    r = conn.as_mut() => {
-                        if let Err(e) = r {
-                            tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = shutdown.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await;
-                        break;
-                    }
-                    _ = tokio::time::sleep_until(idle_at.unwrap_or(recheck)) => {
-                        if activity.idle_deadline(config.idle_timeout).is_some_and(|at| at <= tokio::time::Instant::now()) {
-                            tracing::debug!(%peer, "HTTP connection idle; closing");
-                            conn.as_mut().graceful_shutdown();
-                            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await;
-                            break;
-                        }
-                    }
-                }
-            }
+            serve_connection(tls, routes, &config, peer, shutdown).await;
         }
     })
     .await
+}
+
+/// Serve HTTP/1 or HTTP/2 on one connection whose TLS is done (or, for the fuzz target
+/// and its stable smoke test, on any in-memory byte stream), with the listener's limits,
+/// until the peer closes, the server stops or the connection sits idle too long. Public
+/// so that the request-head parsing and routing can be fuzzed without TLS or sockets.
+pub async fn serve_connection<I>(
+    io: I,
+    routes: Arc<Routes>,
+    config: &HttpConfig,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(config.http2_keep_alive_interval))
+        .keep_alive_timeout(config.http2_keep_alive_timeout)
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+    let activity = Activity::new();
+    let requests = activity.clone();
+    let request_deadline = config.request_timeout;
+    let service = hyper::service::service_fn(move |req| {
+        let in_flight = requests.begin();
+        let answer = dispatch(req, routes.clone(), peer);
+        async move {
+            let _in_flight = in_flight;
+            // The body is read inside the handler: this bounds a slow trickle.
+            match tokio::time::timeout(request_deadline, answer).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!(%peer, "HTTP request not received in time; 408");
+                    Ok(request_timeout().map(BodyExt::boxed_unsync))
+                }
+            }
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    loop {
+        let idle_at = activity.idle_deadline(config.idle_timeout);
+        let recheck = tokio::time::Instant::now() + config.idle_timeout;
+        // Why select: the connection ends by itself, or the server stops (finish
+        // the request in flight, then close), or it sat idle too long (close,
+        // HTTP/2 with GOAWAY), checked again whenever a request was in flight.
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+                }
+                break;
+            }
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await;
+                break;
+            }
+            _ = tokio::time::sleep_until(idle_at.unwrap_or(recheck)) => {
+                if activity.idle_deadline(config.idle_timeout).is_some_and(|at| at <= tokio::time::Instant::now()) {
+                    tracing::debug!(%peer, "HTTP connection idle; closing");
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await;
+                    break;
+                }
+            }
+        }
+    }
 }

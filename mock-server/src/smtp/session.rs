@@ -1160,8 +1160,14 @@ impl Session {
             size,
             raw: raw.into(),
         });
+        // The client's Message-ID is echoed in our reply line only when it is one token of
+        // printable ASCII, as a msg-id is: a bare LF or CR in it (header lines end only at
+        // CRLF) would cut the reply into lines a client reads as more replies (found by the
+        // smtp_commands fuzz target). Anything else gets the id we make for a message
+        // without one; the outbox still keeps the header as sent.
         let shown_id = message_id
             .clone()
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or_else(|| format!("<{}{seq:08X}@{}>", self.texts().id, self.texts().fqdn));
         r.push(&self.texts().queued(&shown_id, seq));
         let external: Vec<&String> = env
