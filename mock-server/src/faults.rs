@@ -549,7 +549,10 @@ impl Fault {
         }
         self.hook == r.hook
             && eq(&self.client_id, r.client_id)
-            && eq(&self.grant_type, r.grant_type)
+            && eq(
+                &self.grant_type.as_deref().map(|g| canonical_grant(g).to_string()),
+                r.grant_type.map(canonical_grant),
+            )
             && eq(&self.user, r.user)
             && eq(&self.command, r.command)
             && match &self.scope {
@@ -623,6 +626,18 @@ impl Hook {
             Hook::Pop3Command => crate::journal::Protocol::Pop3,
             Hook::SmtpCommand => crate::journal::Protocol::Smtp,
         }
+    }
+}
+
+/// A grant type under the one name the token endpoint treats it as: msal4j polls the
+/// device code flow with `grant_type=device_code`, which the endpoint takes as
+/// `urn:ietf:params:oauth:grant-type:device_code`, so a fault armed on either name matches
+/// both.
+fn canonical_grant(grant_type: &str) -> &str {
+    if grant_type.eq_ignore_ascii_case("device_code") {
+        "urn:ietf:params:oauth:grant-type:device_code"
+    } else {
+        grant_type
     }
 }
 
@@ -786,6 +801,24 @@ mod tests {
         assert!(e.to_string().contains("does not apply to hook imap_tls"), "{e}");
         let e = f.arm(Fault::imap_reply("SELECT", "OK")).expect_err("OK is no fault");
         assert!(e.to_string().contains("NO, BAD or BYE"), "{e}");
+    }
+
+    #[test]
+    fn a_device_code_fault_matches_both_names_of_the_grant() {
+        let long = "urn:ietf:params:oauth:grant-type:device_code";
+        for (armed, sent) in [
+            (long, "device_code"),
+            ("device_code", long),
+            ("device_code", "device_code"),
+        ] {
+            let f = Faults::default();
+            f.arm(Fault::token_error(70000).for_grant(armed)).expect("valid fault");
+            let mut probe = Probe::new(Hook::Token);
+            probe.grant_type = Some("password");
+            assert!(f.take(&probe).is_none(), "another grant: no match");
+            probe.grant_type = Some(sent);
+            assert!(f.take(&probe).is_some(), "armed {armed}, sent {sent}");
+        }
     }
 
     #[test]
