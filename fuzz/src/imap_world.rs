@@ -6,8 +6,6 @@
 //! made once per process; every run restores the pristine store (a copy of the built one,
 //! no parsing), opens a session, authenticates it and feeds it the input.
 
-use mock_server::identity::request::{EndpointVersion, TokenRequest};
-use mock_server::identity::{issue, IdentityConfig};
 use mock_server::imap::session::{Action, Session};
 use mock_server::imap::{ImapConfig, ImapState};
 use mock_server::mailstore::Store;
@@ -30,19 +28,8 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
         let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
-        let form = "grant_type=client_credentials&client_id=00000000-0000-4000-8000-00000000a001\
-                    &client_secret=poller-secret-value&scope=https%3A%2F%2Foutlook.office365.com%2F.default";
-        let issued = issue::issue(
-            &core.directory(),
-            &core.authority(),
-            EndpointVersion::V2,
-            "contoso.com",
-            &TokenRequest::parse(form.as_bytes(), None),
-            core.clock.now(),
-            &IdentityConfig::default(),
-        )
-        .expect("token");
-        let blob = mock_server::sasl::xoauth2::encode(USER, &issued.access_token);
+        let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
+        let blob = mock_server::sasl::xoauth2::encode(USER, &token);
         World {
             pristine: core.store.duplicate(),
             imap: Arc::new(ImapState::new(core, ImapConfig::default())),

@@ -10,7 +10,6 @@
 //! a frozen clock, so the token issued here never expires however long the run.
 
 use mock_server::clock::Clock;
-use mock_server::identity::{issue, EndpointVersion, IdentityConfig, TokenRequest};
 use mock_server::pop3::session::{Action, Session};
 use mock_server::pop3::{Pop3Config, Pop3State};
 use mock_server::state::Core;
@@ -28,19 +27,8 @@ fn world() -> &'static World {
         let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
         let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
         core.clock.freeze();
-        let form = "grant_type=client_credentials&client_id=00000000-0000-4000-8000-00000000a001\
-                    &client_secret=poller-secret-value&scope=https%3A%2F%2Foutlook.office365.com%2F.default";
-        let issued = issue::issue(
-            &core.directory(),
-            &core.authority(),
-            EndpointVersion::V2,
-            "contoso.com",
-            &TokenRequest::parse(form.as_bytes(), None),
-            core.clock.now(),
-            &IdentityConfig::default(),
-        )
-        .expect("token");
-        let blob = mock_server::sasl::xoauth2::encode("test.user@contoso.com", &issued.access_token).into_bytes();
+        let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
+        let blob = mock_server::sasl::xoauth2::encode("test.user@contoso.com", &token).into_bytes();
         World {
             pop: Arc::new(Pop3State::new(core, Pop3Config::default())),
             blob,

@@ -17,8 +17,6 @@
 //!   `BDAT n LAST`, exactly as the client sent it (dot-unstuffed, chunks joined), and a
 //!   disconnect mid-message delivers nothing.
 
-use mock_server::identity::request::{EndpointVersion, TokenRequest};
-use mock_server::identity::{issue, IdentityConfig};
 use mock_server::mailstore::Store;
 use mock_server::smtp::session::{Action, Session};
 use mock_server::smtp::{SmtpConfig, SmtpState};
@@ -45,25 +43,14 @@ fn world() -> &'static World {
         let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
         let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
         core.clock.freeze();
-        let form = "grant_type=client_credentials&client_id=00000000-0000-4000-8000-00000000a001\
-                    &client_secret=poller-secret-value&scope=https%3A%2F%2Foutlook.office365.com%2F.default";
-        let issued = issue::issue(
-            &core.directory(),
-            &core.authority(),
-            EndpointVersion::V2,
-            "contoso.com",
-            &TokenRequest::parse(form.as_bytes(), None),
-            core.clock.now(),
-            &IdentityConfig::default(),
-        )
-        .expect("token");
+        let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
         let config = SmtpConfig {
             max_message_size: MAX_MESSAGE,
             ..SmtpConfig::default()
         };
         World {
             pristine: core.store.duplicate(),
-            blob: mock_server::sasl::xoauth2::encode(USER, &issued.access_token),
+            blob: mock_server::sasl::xoauth2::encode(USER, &token),
             smtp: Arc::new(SmtpState::new(core, config)),
         }
     })

@@ -169,6 +169,38 @@ pub(crate) async fn request_app_token(https_addr: SocketAddr, ca_pem: &str, app:
     }
 }
 
+/// An app's Exchange Online token issued straight from a [`crate::state::Core`] (no server,
+/// no HTTP) at the core's clock: what `/{tenant}/oauth2/v2.0/token` answers to the app's
+/// client-credentials request. For sans-I/O sessions built from a `Core` (the fuzz targets'
+/// worlds, session tests); a test with a running server asks it over HTTPS instead
+/// ([`crate::MockServer::app_token`]). `Err` carries Entra's error text.
+pub fn issue_app_token(core: &crate::state::Core, app: App) -> Result<String, AppTokenError> {
+    use crate::identity::{issue, EndpointVersion, IdentityConfig, TokenRequest};
+    let secret = app.secret.ok_or(AppTokenError::PublicClient(app.display_name))?;
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", app.client_id)
+        .append_pair("client_secret", secret)
+        .append_pair("scope", EXO_SCOPE)
+        .finish();
+    issue::issue(
+        &core.directory(),
+        &core.authority(),
+        EndpointVersion::V2,
+        app.tenant,
+        &TokenRequest::parse(form.as_bytes(), None),
+        core.clock.now(),
+        &IdentityConfig::default(),
+    )
+    .map(|issued| issued.access_token)
+    .map_err(|e| {
+        AppTokenError::Refused(format!(
+            "HTTP {} {}: AADSTS{}: {}",
+            e.status, e.error, e.code, e.message
+        ))
+    })
+}
+
 /// Why [`crate::MockServer::try_app_token`] got no token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppTokenError {
@@ -232,6 +264,19 @@ async fn send(
 mod tests {
     use super::*;
     use crate::directory::fixture::demo_tenant;
+
+    #[test]
+    fn issue_app_token_from_a_core_gives_entras_answers() {
+        let core = crate::state::Core::new(demo_tenant().expect("demo tenant"), crate::Clock::system()).expect("core");
+        let token = issue_app_token(&core, POLLER).expect("app 01 gets a token");
+        assert_eq!(token.split('.').count(), 3, "a JWT");
+        assert_eq!(
+            issue_app_token(&core, DESKTOP),
+            Err(AppTokenError::PublicClient(DESKTOP.display_name))
+        );
+        let refused = issue_app_token(&core, EXPIRED_SECRET).expect_err("app 07's secret expired");
+        assert!(refused.to_string().contains("AADSTS7000222"), "{refused}");
+    }
 
     #[test]
     fn constants_match_the_embedded_fixture() {

@@ -1,8 +1,6 @@
 //! The IMAP protocol without sockets: a session built from a directory and a store
 //! (`Core::new` + `ImapState::new`), fed byte chunks cut anywhere, answering exact bytes.
 
-use mock_server::identity::request::{EndpointVersion, TokenRequest};
-use mock_server::identity::{issue, IdentityConfig};
 use mock_server::imap::session::{Action, Session};
 use mock_server::imap::{ImapConfig, ImapState};
 use mock_server::mailstore::Store;
@@ -21,22 +19,11 @@ struct World {
 fn world(config: ImapConfig) -> World {
     let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
     let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
-    let form = "grant_type=client_credentials&client_id=00000000-0000-4000-8000-00000000a001\
-                &client_secret=poller-secret-value&scope=https%3A%2F%2Foutlook.office365.com%2F.default";
-    let issued = issue::issue(
-        &core.directory(),
-        &core.authority(),
-        EndpointVersion::V2,
-        "contoso.com",
-        &TokenRequest::parse(form.as_bytes(), None),
-        core.clock.now(),
-        &IdentityConfig::default(),
-    )
-    .expect("token");
+    let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
     World {
         pristine: core.store.duplicate(),
         imap: Arc::new(ImapState::new(core, config)),
-        blob: mock_server::sasl::xoauth2::encode(USER, &issued.access_token),
+        blob: mock_server::sasl::xoauth2::encode(USER, &token),
     }
 }
 
