@@ -157,6 +157,43 @@ pub async fn write_within(timeout: Duration, stream: &mut Stream, bytes: &[u8]) 
     )
 }
 
+/// What a protocol's connection must do after writing a session's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    #[default]
+    Continue,
+    /// Upgrade the plain connection to TLS after the reply (IMAP's and SMTP's STARTTLS,
+    /// POP3's STLS); bytes the client sent behind the command are dropped (STARTTLS
+    /// command injection, CVE-2011-0411).
+    StartTls,
+    /// Close the connection after writing.
+    Close,
+}
+
+/// A sans-I/O session's answer to what it was fed: the bytes to write, what the connection
+/// does next, and the faults' delay and trickle ([`write_with_faults`] carries them out).
+/// One type for IMAP, POP3 and SMTP; each protocol adds its own builders in its session.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub out: Vec<u8>,
+    pub action: Action,
+    /// A delay fault (or SMTP's tarpit): wait this long before writing.
+    pub delay: Option<Duration>,
+    /// A trickle fault: write this many bytes at a time.
+    pub trickle: Option<usize>,
+}
+
+impl Reply {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append a line (the caller writes its CRLF).
+    pub fn line(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+}
+
 /// Write a reply as the delay and trickle faults ask: wait `delay` first, then write
 /// `trickle` bytes at a time (or all at once). False when the connection is done.
 pub async fn write_with_faults(

@@ -10,6 +10,7 @@ use super::personality::{self as p, Personality};
 use super::{ImapConfig, ImapState};
 use crate::directory::access::{self, Access, Protocol};
 use crate::journal::{self, JournalEntry, Outcome};
+pub use crate::net::{Action, Reply};
 use crate::sasl::xoauth2;
 use crate::token::verifier::{self, Principal, PrincipalKind};
 use imap_codec::decode::Decoder;
@@ -20,40 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use time::OffsetDateTime;
 
-/// What the connection must do after writing a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Continue,
-    /// Upgrade the plain connection to TLS (after `OK Begin TLS negotiation now.`).
-    StartTls,
-    /// Close the connection after writing.
-    Close,
-}
-
-#[derive(Debug)]
-pub struct Reply {
-    pub out: Vec<u8>,
-    pub action: Action,
-    /// A delay fault: wait this long before writing.
-    pub delay: Option<std::time::Duration>,
-    /// A trickle fault: write this many bytes at a time.
-    pub trickle: Option<usize>,
-}
-
 impl Reply {
-    fn new() -> Self {
-        Self {
-            out: Vec::new(),
-            action: Action::Continue,
-            delay: None,
-            trickle: None,
-        }
-    }
-
-    fn line(&mut self, s: &str) {
-        self.out.extend_from_slice(s.as_bytes());
-    }
-
     fn tagged(&mut self, tag: &str, text: &str) {
         self.out.extend_from_slice(tag.as_bytes());
         self.out.push(b' ');

@@ -10,6 +10,7 @@ use super::{Pop3Config, Pop3State};
 use crate::directory::access::{self, Access, Protocol};
 use crate::journal::{self, JournalEntry, Outcome};
 use crate::mailstore::{FlagOp, Flags, Mailbox, Message};
+pub use crate::net::{Action, Reply};
 use crate::sasl::xoauth2;
 use crate::token::verifier::{self, Principal, PrincipalKind};
 use std::sync::Arc;
@@ -17,45 +18,11 @@ use std::sync::Arc;
 /// The folder POP3 shows: Exchange's POP3 serves the Inbox only.
 pub const INBOX: &str = "INBOX";
 
-/// What the connection must do after writing a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Continue,
-    /// Upgrade the plain connection to TLS (after `+OK Begin TLS negotiation.`); bytes
-    /// the client sent behind STLS are dropped.
-    StartTls,
-    /// Close the connection after writing.
-    Close,
-}
-
-#[derive(Debug)]
-pub struct Reply {
-    pub out: Vec<u8>,
-    pub action: Action,
-    /// A delay fault: wait this long before writing.
-    pub delay: Option<std::time::Duration>,
-    /// A trickle fault: write this many bytes at a time.
-    pub trickle: Option<usize>,
-}
-
 impl Reply {
-    fn new() -> Self {
-        Self {
-            out: Vec::new(),
-            action: Action::Continue,
-            delay: None,
-            trickle: None,
-        }
-    }
-
     fn text(s: &str) -> Self {
         let mut r = Self::new();
         r.line(s);
         r
-    }
-
-    fn line(&mut self, s: &str) {
-        self.out.extend_from_slice(s.as_bytes());
     }
 
     fn close(mut self) -> Self {

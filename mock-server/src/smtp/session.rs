@@ -14,6 +14,7 @@ use crate::directory::access::{self, Access, Cause, Protocol};
 use crate::faults::{Hook, Kind, Probe};
 use crate::journal::{self, JournalEntry, Outcome};
 use crate::mailstore::SentMail;
+pub use crate::net::{Action, Reply};
 use crate::sasl::xoauth2::{self, Xoauth2Error};
 use crate::token::verifier::{self, Principal, PrincipalKind};
 use base64::engine::general_purpose::STANDARD;
@@ -21,41 +22,7 @@ use base64::Engine;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What the connection must do after writing a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Continue,
-    /// Upgrade to TLS after `220 2.0.0 SMTP server ready`. Bytes the client sent after
-    /// STARTTLS were dropped (STARTTLS command injection, CVE-2011-0411).
-    StartTls,
-    /// Close the connection after writing.
-    Close,
-}
-
-#[derive(Debug)]
-pub struct Reply {
-    pub out: Vec<u8>,
-    pub action: Action,
-    /// A delay fault (or the tarpit): wait this long before writing.
-    pub delay: Option<Duration>,
-    /// A trickle fault: write this many bytes at a time.
-    pub trickle: Option<usize>,
-}
-
 impl Reply {
-    fn new() -> Self {
-        Self {
-            out: Vec::new(),
-            action: Action::Continue,
-            delay: None,
-            trickle: None,
-        }
-    }
-
-    fn push(&mut self, s: &str) {
-        self.out.extend_from_slice(s.as_bytes());
-    }
-
     fn wait(&mut self, d: Duration) {
         if !d.is_zero() {
             self.delay = Some(self.delay.map_or(d, |x| x.max(d)));
@@ -329,7 +296,7 @@ impl Session {
 
     /// Answer `line` and journal it as a refusal.
     fn refuse(&self, r: &mut Reply, line: &str, request: &str, reason: String, fix: Option<String>) {
-        r.push(line);
+        r.line(line);
         self.journal(request.to_string(), Outcome::Refused, Some(line), Some(reason), fix);
     }
 
@@ -337,7 +304,7 @@ impl Session {
     pub fn timed_out(&mut self, why: String) -> Reply {
         let mut r = Reply::new();
         let line = self.texts().timeout();
-        r.push(&line);
+        r.line(&line);
         r.action = Action::Close;
         self.journal(
             "(timeout)".into(),
@@ -461,7 +428,7 @@ impl Session {
                         None,
                     );
                 } else {
-                    r.push(p::LOGIN_PASSWORD);
+                    r.line(p::LOGIN_PASSWORD);
                     self.state = State::LoginPassword;
                 }
             }
@@ -497,7 +464,7 @@ impl Session {
             Kind::Reply => {
                 let code = f.reply.as_deref().unwrap_or("421");
                 let text = f.text.clone().unwrap_or_else(|| default_fault_text(code).into());
-                r.push(&format!("{code} {text}\r\n"));
+                r.line(&format!("{code} {text}\r\n"));
                 if code.starts_with("421") {
                     r.action = Action::Close;
                     self.state = State::Closed;
@@ -556,15 +523,15 @@ impl Session {
                 } else {
                     self.texts().helo(&self.peer_ip)
                 };
-                r.push(&answer);
+                r.line(&answer);
             }
             "STARTTLS" => {
                 if self.tls {
-                    r.push(p::ALREADY_TLS);
+                    r.line(p::ALREADY_TLS);
                 } else if !args.is_empty() {
-                    r.push(p::INVALID_ARGUMENTS);
+                    r.line(p::INVALID_ARGUMENTS);
                 } else {
-                    r.push(p::STARTTLS_READY);
+                    r.line(p::STARTTLS_READY);
                     r.action = Action::StartTls;
                 }
             }
@@ -576,12 +543,12 @@ impl Session {
             "RSET" => {
                 self.envelope = None;
                 self.message = Vec::new();
-                r.push(p::RESET);
+                r.line(p::RESET);
             }
-            "NOOP" => r.push(p::NOOP),
-            "VRFY" => r.push(p::VRFY),
+            "NOOP" => r.line(p::NOOP),
+            "VRFY" => r.line(p::VRFY),
             "QUIT" => {
-                r.push(p::QUIT);
+                r.line(p::QUIT);
                 r.action = Action::Close;
                 self.state = State::Closed;
             }
@@ -606,7 +573,7 @@ impl Session {
     /// Checks shared by MAIL, RCPT, DATA and BDAT: hello first, then authentication.
     fn ready_to_send(&self, r: &mut Reply, verb: &str) -> bool {
         if !self.helo {
-            r.push(p::SEND_HELLO_FIRST);
+            r.line(p::SEND_HELLO_FIRST);
             return false;
         }
         if self.login.is_none() {
@@ -644,17 +611,17 @@ impl Session {
             );
         }
         if !self.helo {
-            r.push(p::SEND_HELLO_FIRST);
+            r.line(p::SEND_HELLO_FIRST);
             return;
         }
         if self.login.is_some() {
-            r.push(p::ALREADY_AUTHENTICATED);
+            r.line(p::ALREADY_AUTHENTICATED);
             return;
         }
         match mechanism.as_str() {
             "XOAUTH2" => match initial.as_deref() {
                 None | Some("=") => {
-                    r.push(if self.config().continuation_space {
+                    r.line(if self.config().continuation_space {
                         p::CONTINUE_SPACE
                     } else {
                         p::CONTINUE_BARE
@@ -665,11 +632,11 @@ impl Session {
             },
             "LOGIN" => match initial {
                 None => {
-                    r.push(p::LOGIN_USERNAME);
+                    r.line(p::LOGIN_USERNAME);
                     self.state = State::LoginUser;
                 }
                 Some(_) => {
-                    r.push(p::LOGIN_PASSWORD);
+                    r.line(p::LOGIN_PASSWORD);
                     self.state = State::LoginPassword;
                 }
             },
@@ -704,7 +671,7 @@ impl Session {
         self.failed_auth += 1;
         if self.failed_auth >= self.config().max_failed_auth {
             // UNCONFIRMED: Exchange Server's wording for a connection with too many errors.
-            r.push("421 4.7.0 Too many errors on this connection, closing transmission channel\r\n");
+            r.line("421 4.7.0 Too many errors on this connection, closing transmission channel\r\n");
             r.action = Action::Close;
             self.state = State::Closed;
         }
@@ -786,7 +753,7 @@ impl Session {
                 self.auth_failure(r, line, &request, cause.reason(), cause.fix());
             }
             Access::NotConnected { mailbox, cause } => {
-                r.push(p::AUTH_SUCCESS);
+                r.line(p::AUTH_SUCCESS);
                 let answer = self.texts().storedrv_logon_failure(&mailbox, now);
                 self.journal(
                     request,
@@ -805,7 +772,7 @@ impl Session {
                 });
             }
             Access::Granted { mailbox } => {
-                r.push(p::AUTH_SUCCESS);
+                r.line(p::AUTH_SUCCESS);
                 let who = match &principal.kind {
                     PrincipalKind::App { .. } => {
                         format!("app {} (service principal {})", principal.app_id, principal.oid)
@@ -835,15 +802,15 @@ impl Session {
             return;
         }
         if self.envelope.is_some() {
-            r.push(p::SENDER_ALREADY);
+            r.line(p::SENDER_ALREADY);
             return;
         }
         let Some((path, params)) = parse_path(args, "FROM:") else {
-            r.push(p::INVALID_ARGUMENTS);
+            r.line(p::INVALID_ARGUMENTS);
             return;
         };
         if !path.is_empty() && !valid_address(path) {
-            r.push(p::INVALID_SENDER);
+            r.line(p::INVALID_SENDER);
             return;
         }
         let mut binary = false;
@@ -863,7 +830,7 @@ impl Session {
                     }
                     Ok(_) => {}
                     Err(_) => {
-                        r.push(p::INVALID_ARGUMENTS);
+                        r.line(p::INVALID_ARGUMENTS);
                         return;
                     }
                 },
@@ -871,13 +838,13 @@ impl Session {
                     "7BIT" | "8BITMIME" => {}
                     "BINARYMIME" => binary = true,
                     _ => {
-                        r.push(p::INVALID_ARGUMENTS);
+                        r.line(p::INVALID_ARGUMENTS);
                         return;
                     }
                 },
                 "SMTPUTF8" | "RET" | "ENVID" | "AUTH" => {}
                 _ => {
-                    r.push(p::INVALID_ARGUMENTS);
+                    r.line(p::INVALID_ARGUMENTS);
                     return;
                 }
             }
@@ -888,7 +855,7 @@ impl Session {
             binary,
             chunking: false,
         });
-        r.push(p::SENDER_OK);
+        r.line(p::SENDER_OK);
     }
 
     fn rcpt(&mut self, args: &str, r: &mut Reply) {
@@ -897,30 +864,30 @@ impl Session {
         }
         let max = self.config().max_recipients;
         let Some(env) = self.envelope.as_mut() else {
-            r.push(p::NEED_MAIL);
+            r.line(p::NEED_MAIL);
             return;
         };
         let Some((path, params)) = parse_path(args, "TO:") else {
-            r.push(p::INVALID_ARGUMENTS);
+            r.line(p::INVALID_ARGUMENTS);
             return;
         };
         if !valid_address(path) {
-            r.push(p::INVALID_RECIPIENT);
+            r.line(p::INVALID_RECIPIENT);
             return;
         }
         if params.iter().any(|p| {
             let k = p.split_once('=').map(|(k, _)| k).unwrap_or(p);
             !k.eq_ignore_ascii_case("NOTIFY") && !k.eq_ignore_ascii_case("ORCPT")
         }) {
-            r.push(p::INVALID_ARGUMENTS);
+            r.line(p::INVALID_ARGUMENTS);
             return;
         }
         if env.rcpts.len() >= max {
-            r.push(p::TOO_MANY_RECIPIENTS);
+            r.line(p::TOO_MANY_RECIPIENTS);
             return;
         }
         env.rcpts.push(path.to_string());
-        r.push(p::RECIPIENT_OK);
+        r.line(p::RECIPIENT_OK);
     }
 
     /// The DATA/BDAT checks after hello and AUTH: the answer that refuses, if any.
@@ -952,14 +919,14 @@ impl Session {
             return;
         }
         if !args.is_empty() {
-            r.push(p::INVALID_ARGUMENTS);
+            r.line(p::INVALID_ARGUMENTS);
             return;
         }
         if let Some(refusal) = self.transaction_refusal("DATA") {
-            r.push(&refusal);
+            r.line(&refusal);
             return;
         }
-        r.push(p::START_MAIL_INPUT);
+        r.line(p::START_MAIL_INPUT);
         self.message = Vec::new();
         self.oversize = false;
         self.line_start = true;
@@ -973,12 +940,12 @@ impl Session {
             None => false,
             Some(w) if w.eq_ignore_ascii_case("LAST") => true,
             Some(_) => {
-                r.push(p::INVALID_ARGUMENTS);
+                r.line(p::INVALID_ARGUMENTS);
                 return;
             }
         };
         let Some(size) = size else {
-            r.push(p::INVALID_ARGUMENTS);
+            r.line(p::INVALID_ARGUMENTS);
             return;
         };
         // The chunk follows whatever the answer: refusals are given after consuming it.
@@ -1081,10 +1048,10 @@ impl Session {
             return false;
         }
         match refusal {
-            Some(line) => r.push(&line),
+            Some(line) => r.line(&line),
             None if last => self.finish(r),
             // UNCONFIRMED: Exchange's wording for an intermediate chunk.
-            None => r.push(&format!("250 2.0.0 {size} bytes received\r\n")),
+            None => r.line(&format!("250 2.0.0 {size} bytes received\r\n")),
         }
         true
     }
@@ -1094,7 +1061,7 @@ impl Session {
         let env = self.envelope.take();
         let raw = std::mem::take(&mut self.message);
         let (Some(env), Some(login)) = (env, self.login.as_ref()) else {
-            r.push(p::NEED_MAIL);
+            r.line(p::NEED_MAIL);
             return;
         };
         let now = self.now();
@@ -1169,7 +1136,7 @@ impl Session {
             .clone()
             .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or_else(|| format!("<{}{seq:08X}@{}>", self.texts().id, self.texts().fqdn));
-        r.push(&self.texts().queued(&shown_id, seq));
+        r.line(&self.texts().queued(&shown_id, seq));
         let external: Vec<&String> = env
             .rcpts
             .iter()
