@@ -71,6 +71,26 @@ impl LineClient {
         Ok(c)
     }
 
+    /// [`LineClient::connect`] for a check: a failure becomes the report's failed
+    /// `connect` step (`SMTP host:port: why`) and the exit code for a connection error.
+    pub async fn connect_for_check(
+        r: &mut crate::report::Report,
+        proto: &'static str,
+        host: &str,
+        port: u16,
+        implicit_tls: bool,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self, u8> {
+        Self::connect(proto, host, port, implicit_tls, tls).await.map_err(|e| {
+            r.step(
+                "connect",
+                crate::report::Status::Fail,
+                format!("{proto} {host}:{port}: {e}"),
+            );
+            crate::report::EXIT_ERROR
+        })
+    }
+
     /// Start TLS on the plain connection (after STARTTLS/STLS was accepted). Bytes the
     /// server sent before the handshake are dropped, never read as if they came over TLS.
     pub async fn upgrade(&mut self) -> Result<(), LineError> {

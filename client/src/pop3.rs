@@ -41,13 +41,7 @@ pub(crate) async fn steps(
     now: i64,
 ) -> Result<(), u8> {
     let (host, port) = (cfg.pop3_host.as_str(), cfg.pop3_port);
-    let mut c = match LineClient::connect("POP3", host, port, !cfg.starttls, tls).await {
-        Ok(c) => c,
-        Err(e) => {
-            r.step("connect", Status::Fail, format!("POP3 {host}:{port}: {e}"));
-            return Err(EXIT_ERROR);
-        }
-    };
+    let mut c = LineClient::connect_for_check(r, "POP3", host, port, !cfg.starttls, tls).await?;
     let result = session(cfg, r, &mut c, token, claims, now).await;
     r.trace.append(&mut c.trace);
     result

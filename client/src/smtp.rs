@@ -55,13 +55,7 @@ pub(crate) async fn steps(
     now: i64,
 ) -> Result<(), u8> {
     let (host, port) = (cfg.smtp_host.as_str(), cfg.smtp_port);
-    let mut c = match LineClient::connect("SMTP", host, port, false, tls).await {
-        Ok(c) => c,
-        Err(e) => {
-            r.step("connect", Status::Fail, format!("SMTP {host}:{port}: {e}"));
-            return Err(EXIT_ERROR);
-        }
-    };
+    let mut c = LineClient::connect_for_check(r, "SMTP", host, port, false, tls).await?;
     let result = session(cfg, r, &mut c, token, claims, now).await;
     r.trace.append(&mut c.trace);
     result
