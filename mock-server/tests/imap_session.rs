@@ -214,3 +214,41 @@ fn the_pre_authentication_command_count_follows_its_option() {
     assert_eq!(out, "A1 OK NOOP completed.\r\nA2 OK NOOP completed.\r\n");
     assert_eq!(action, Action::Close);
 }
+
+#[test]
+fn a_fork_starts_logged_in_on_the_store_as_it_is_now_and_holds_a_connection_slot() {
+    let w = world(ImapConfig {
+        max_connections_per_user: 2,
+        ..ImapConfig::default()
+    });
+    let mut origin = w.session(true);
+    assert!(origin.fork_authenticated().is_none(), "not logged in: nothing to fork");
+    let login = format!("A1 AUTHENTICATE XOAUTH2 {}\r\n", w.blob);
+    assert_eq!(
+        drive(&mut origin, &[login.as_bytes()]).0,
+        "A1 OK AUTHENTICATE completed.\r\n"
+    );
+
+    // The store is restored after the login: the fork opens the mailbox as it is now.
+    w.imap.core.store.restore_from(&w.pristine);
+    let mut fork = origin.fork_authenticated().expect("a fork of a logged-in session");
+    assert!(fork.is_authenticated());
+    assert_eq!(fork.user(), origin.user());
+    let (out, _) = drive(&mut fork, &[b"B1 SELECT INBOX\r\n"]);
+    assert!(
+        out.contains("* 4 EXISTS\r\n") && out.ends_with("B1 OK [READ-WRITE] SELECT completed.\r\n"),
+        "{out}"
+    );
+
+    // Two sessions hold the mailbox's two places: a third fork is refused, as a login would be.
+    assert!(origin.fork_authenticated().is_none(), "no free connection slot");
+    drop(fork);
+    assert!(
+        origin.fork_authenticated().is_some(),
+        "the dropped fork gave its slot back"
+    );
+
+    // Idling is not a state to fork from.
+    drive(&mut origin, &[b"A2 IDLE\r\n"]);
+    assert!(origin.fork_authenticated().is_none());
+}

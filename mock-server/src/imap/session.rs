@@ -58,7 +58,7 @@ enum State {
     Closed,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Login {
     principal: Principal,
     user: String,
@@ -393,6 +393,31 @@ impl Session {
 
     pub fn is_authenticated(&self) -> bool {
         self.login.is_some()
+    }
+
+    /// A new session with this one's connection settings, already logged in as this one
+    /// is (same principal and user, its mailbox reopened from the store as it is now, no
+    /// folder selected, nothing buffered), without checking a token again. One
+    /// AUTHENTICATE's result reused for many runs: the `imap_commands` fuzz target starts
+    /// every run from it instead of verifying the same RS256 token and parsing its 1.5 KB
+    /// line each time. `None` unless this session is authenticated with its mailbox open,
+    /// and not idling, or when the mailbox has no free connection slot (the fork takes one, as a login
+    /// would) or is gone from the store.
+    pub fn fork_authenticated(&self) -> Option<Session> {
+        if !matches!(self.state, State::Authenticated) {
+            return None;
+        }
+        let login = self.login.clone()?;
+        let mailbox = self.slot.as_ref()?.mailbox.clone();
+        let mail = MailState::open(&self.imap.core.store, &mailbox)?
+            .with_exists_after_expunge(self.imap.config.exists_after_expunge);
+        let slot = UserSlot::take(&self.imap, &mailbox, self.imap.config.max_connections_per_user).ok()?;
+        let mut fork = Session::new(self.imap.clone(), self.peer.clone(), self.tls);
+        fork.login = Some(login);
+        fork.mail = Some(mail);
+        fork.slot = Some(slot);
+        fork.state = State::Authenticated;
+        Some(fork)
     }
 
     /// The connection switched to TLS after STARTTLS.
