@@ -42,3 +42,13 @@ fn imap_list_with_many_wildcards_answers_at_once() {
         started.elapsed()
     );
 }
+
+/// imap_commands, crash-886e60ed (found without compare tracing, with fuzz/dict/imap.dict):
+/// `RENAME Drafts <name>` moved a default folder away, which the store refuses for DELETE;
+/// the target's oracle (the default folders are still there after any input) caught it.
+/// RENAME of Drafts, Sent Items, Deleted Items and Junk Email is now `NO RENAME failed: …`;
+/// RENAME INBOX still moves INBOX's messages (RFC 3501).
+#[test]
+fn imap_rename_keeps_the_default_folders() {
+    imap_world::run(b"\x00A1 RENAME Drafts URETNQ2cBAQ==\r\nA2 RENAME \"Deleted Items\" X\r\nA3 RENAME INBOX Old\r\n");
+}

@@ -11,7 +11,9 @@
 //! - RECENT is always 0.
 //!
 //! Choices where Exchange's behaviour is not pinned down: default folders cannot be
-//! deleted ([`StoreError::CannotDeleteDefaultFolder`]); a folder with subfolders cannot be
+//! deleted ([`StoreError::CannotDeleteDefaultFolder`]) or renamed, except INBOX as RFC 3501
+//! describes ([`StoreError::CannotRenameDefaultFolder`]; Exchange keeps its well-known
+//! folders by identity and Outlook offers no rename for them); a folder with subfolders cannot be
 //! deleted ([`StoreError::HasChildren`]); CREATE creates missing parents; created folders
 //! are subscribed; UIDVALIDITY values come from a per-mailbox counter starting at 14.
 
@@ -63,6 +65,8 @@ pub enum StoreError {
     CannotDeleteInbox,
     #[error("{0:?} is a default folder and cannot be deleted")]
     CannotDeleteDefaultFolder(String),
+    #[error("{0:?} is a default folder and cannot be renamed")]
+    CannotRenameDefaultFolder(String),
     #[error("{0:?} has subfolders")]
     HasChildren(String),
     #[error("{0:?} is not a valid folder name")]
@@ -599,6 +603,11 @@ impl Mailbox {
             .find(from)
             .ok_or_else(|| StoreError::NoSuchFolder(from.to_string()))?;
         let from = state.folders[idx].name.clone();
+        if from != "INBOX" && DEFAULT_FOLDERS.iter().any(|(n, _)| *n == from) {
+            // Found by the imap_commands fuzz target: `RENAME Drafts X` left the mailbox
+            // without the Drafts folder the SMTP and IMAP paths expect.
+            return Err(StoreError::CannotRenameDefaultFolder(from));
+        }
         if !valid_name(&to) {
             return Err(StoreError::InvalidName(to));
         }

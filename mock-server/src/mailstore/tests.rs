@@ -215,6 +215,16 @@ fn rename_folder_and_inbox() {
     assert_eq!(mbx.status("New").expect("status").messages, 1);
     assert!(matches!(mbx.rename("New", "Drafts"), Err(StoreError::FolderExists(_))));
     assert!(matches!(mbx.rename("Nope", "X"), Err(StoreError::NoSuchFolder(_))));
+    for default in ["Drafts", "Sent Items", "Deleted Items", "Junk Email"] {
+        assert!(
+            matches!(
+                mbx.rename(default, "Elsewhere"),
+                Err(StoreError::CannotRenameDefaultFolder(_))
+            ),
+            "{default}"
+        );
+    }
+    assert!(mbx.exists("Drafts") && !mbx.exists("Elsewhere"));
     assert!(matches!(
         mbx.rename("New", "New/Deeper"),
         Err(StoreError::RenameIntoItself(_))
