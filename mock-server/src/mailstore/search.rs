@@ -94,7 +94,7 @@ impl Message {
             SearchKey::Subject(s) => {
                 let needle = text(s);
                 self.header_values("Subject").iter().any(|v| contains_ci(v, &needle))
-                    || self.decoded_subject().is_some_and(|v| contains_ci(&v, &needle))
+                    || self.decoded_subject().is_some_and(|v| contains_ci(v, &needle))
             }
             SearchKey::Header(name, value) => {
                 let (name, needle) = (text(name), text(value));
@@ -107,7 +107,7 @@ impl Message {
                     || self.address_matches("From", &needle)
                     || self.address_matches("To", &needle)
                     || self.address_matches("Cc", &needle)
-                    || self.decoded_subject().is_some_and(|v| contains_ci(&v, &needle))
+                    || self.decoded_subject().is_some_and(|v| contains_ci(v, &needle))
                     || self.body_matches(&needle)
             }
             SearchKey::Before(d) => date_cmp(d, Some(self.internal_date), |have, want| have < want),
@@ -129,6 +129,6 @@ impl Message {
     }
 
     fn body_matches(&self, needle: &str) -> bool {
-        contains_ci(&self.body_text(), needle) || contains_ci(&String::from_utf8_lossy(self.text()), needle)
+        contains_ci(self.body_text(), needle) || contains_ci(&String::from_utf8_lossy(self.text()), needle)
     }
 }
