@@ -214,6 +214,19 @@ struct Args {
     /// memory first (and stay in --journal-file).
     #[arg(long, value_name = "BYTES", default_value_t = mock_server::journal::DEFAULT_JOURNAL_MAX_BYTES)]
     journal_max_bytes: usize,
+    /// Bytes one mailbox may hold, every copy counted (Exchange Online: 50 or 100 GB; the
+    /// mock holds mail in memory). Past it APPEND and COPY answer NO and SMTP delivers no copy.
+    #[arg(long, value_name = "BYTES", default_value_t = mock_server::mailstore::DEFAULT_QUOTA_BYTES)]
+    mailbox_quota_bytes: u64,
+    /// Messages one mailbox may hold, all folders together (Exchange Online: 1 million per folder).
+    #[arg(long, value_name = "N", default_value_t = mock_server::mailstore::MAX_MESSAGES)]
+    mailbox_max_messages: usize,
+    /// Folders one mailbox may hold (Exchange Online: 10,000).
+    #[arg(long, value_name = "N", default_value_t = mock_server::mailstore::MAX_FOLDERS)]
+    mailbox_max_folders: usize,
+    /// Levels of folders one mailbox may nest (Exchange Online: 300).
+    #[arg(long, value_name = "N", default_value_t = mock_server::mailstore::MAX_FOLDER_DEPTH)]
+    mailbox_max_folder_depth: usize,
     /// Arm the faults in FILE (a JSON array of faults, format in fixtures/README.md) at start.
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -461,6 +474,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })
         .http_max_request_body(args.http_max_request_body)
         .journal_max_bytes(args.journal_max_bytes)
+        .mailbox_limits(mock_server::mailstore::MailboxLimits {
+            quota_bytes: args.mailbox_quota_bytes,
+            max_messages: args.mailbox_max_messages,
+            max_folders: args.mailbox_max_folders,
+            max_depth: args.mailbox_max_folder_depth,
+        })
         .http_request_timeout(std::time::Duration::from_secs(args.http_request_timeout))
         .http_idle_timeout(std::time::Duration::from_secs(args.http_idle_timeout))
         .http2_keep_alive(

@@ -74,6 +74,7 @@ pub struct MockServerBuilder {
     admin: AdminAccess,
     journal_file: Option<PathBuf>,
     journal_max_bytes: usize,
+    mailbox_limits: crate::mailstore::MailboxLimits,
     faults: Vec<crate::faults::Fault>,
     verify_faults_on_drop: bool,
     pop3s_port: u16,
@@ -104,6 +105,7 @@ impl Default for MockServerBuilder {
             },
             journal_file: None,
             journal_max_bytes: crate::journal::DEFAULT_JOURNAL_MAX_BYTES,
+            mailbox_limits: crate::mailstore::MailboxLimits::default(),
             faults: Vec::new(),
             verify_faults_on_drop: true,
             pop3s_port: 0,
@@ -293,6 +295,16 @@ impl MockServerBuilder {
         self
     }
 
+    /// Every mailbox's limits: quota in bytes, messages, folders and folder depth
+    /// (default [`crate::mailstore::MailboxLimits::default`]: Exchange Online's folder
+    /// limits and a 1 GiB quota, the mail being held in memory). Past them APPEND and COPY
+    /// answer `NO … failed: the mailbox is full: …`, CREATE and RENAME too, and SMTP
+    /// delivers no copy to that mailbox.
+    pub fn mailbox_limits(mut self, limits: crate::mailstore::MailboxLimits) -> Self {
+        self.mailbox_limits = limits;
+        self
+    }
+
     /// Arm a fault from the start (as `--faults FILE` does).
     pub fn fault(mut self, fault: crate::faults::Fault) -> Self {
         self.faults.push(fault);
@@ -353,6 +365,7 @@ impl MockServerBuilder {
                 .map_err(|e| StartError::Fault(format!("fault {}: {e}", i + 1)))?;
         }
         let core = Arc::new(Core::with_parts(directory, self.clock, journal, faults)?);
+        core.store.set_limits(self.mailbox_limits);
         let tls = tls::build(self.ca_dir.as_deref(), &self.hostnames)?;
 
         let twin = self.ipv6_loopback_too && self.bind == IpAddr::V4(Ipv4Addr::LOCALHOST);

@@ -322,3 +322,47 @@ async fn slow_bodies_and_idle_http2_connections_are_let_go_and_a_canary_is_serve
         }
     }
 }
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_append_and_copy_and_other_mailboxes_carry_on() {
+    let server = MockServer::builder()
+        .mailbox_limits(mock_server::mailstore::MailboxLimits {
+            quota_bytes: 3_000,
+            ..mock_server::mailstore::MailboxLimits::default()
+        })
+        .start()
+        .await
+        .expect("start");
+    let token = app_token(&server, 1, "poller-secret-value", EXO_SCOPE).await;
+    // The demo mailbox holds 2,073 bytes: a 1,500-byte message, or a copy of INBOX, passes 3,000.
+    let (mut c, _) = auth(&server, &token).await;
+    let msg = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(1_500));
+    c.send_raw(format!("A1 APPEND Drafts {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes())
+        .await;
+    let answer = c.line().await;
+    assert!(
+        answer.starts_with("A1 NO APPEND failed: the mailbox is full: ") && answer.contains("--mailbox-quota-bytes"),
+        "{answer}"
+    );
+    c.cmd("A2", "SELECT INBOX").await;
+    let r = c.cmd("A3", "COPY 1:* INBOX").await;
+    assert!(r[0].starts_with("A3 NO COPY failed: the mailbox is full: "), "{r:?}");
+    assert_eq!(c.cmd("A4", "NOOP").await, ["A4 OK NOOP completed.\r\n"]);
+    // A small message still fits, and another mailbox is not affected.
+    let small = "Subject: s\r\n\r\nhi\r\n";
+    c.send_raw(format!("A5 APPEND Drafts {{{}+}}\r\n{small}\r\n", small.len()).as_bytes())
+        .await;
+    let a5 = c.line().await;
+    assert!(a5.starts_with("A5 OK [APPENDUID"), "{a5}");
+    let (mut other, _) = Imap::tls(&server).await;
+    other
+        .cmd(
+            "L1",
+            &format!("AUTHENTICATE XOAUTH2 {}", xoauth2("shared.inbox@contoso.com", &token)),
+        )
+        .await;
+    other
+        .send_raw(format!("O1 APPEND Drafts {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes())
+        .await;
+    assert!(other.line().await.starts_with("O1 OK [APPENDUID"));
+}

@@ -51,6 +51,43 @@ const DEFAULT_FOLDERS: [(&str, Option<&str>); 5] = [
     ("Junk Email", Some("\\Junk")),
 ];
 
+/// Exchange Online's mailbox folder limits ("Maximum number of subfolders per mailbox
+/// 10,000", "Maximum folder hierarchy depth 300"; the Exchange Online limits service
+/// description, as quoted at https://answers.uillinois.edu/illinois/page.php?id=90634).
+pub const MAX_FOLDERS: usize = 10_000;
+/// See [`MAX_FOLDERS`].
+pub const MAX_FOLDER_DEPTH: usize = 300;
+/// Messages in one mailbox, all folders together. Exchange Online limits a folder to
+/// 1 million messages (same source as [`MAX_FOLDERS`]); the mock holds mail in memory, so
+/// it bounds the whole mailbox by that number, which also bounds what repeated COPY can
+/// make (each copy is a new message of about 100 bytes besides the shared body).
+pub const MAX_MESSAGES: usize = 1_000_000;
+/// The bytes a mailbox may hold, every copy counted at its size as Exchange's quota counts
+/// it. Exchange Online's quota is 50 or 100 GB by licence; the mock keeps mail in memory,
+/// so its default is 1 GiB.
+pub const DEFAULT_QUOTA_BYTES: u64 = 1 << 30;
+
+/// The bounds every mailbox keeps (`--mailbox-quota-bytes`, `--mailbox-max-messages`,
+/// `--mailbox-max-folders`, `--mailbox-max-folder-depth`; [`Store::set_limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxLimits {
+    pub quota_bytes: u64,
+    pub max_messages: usize,
+    pub max_folders: usize,
+    pub max_depth: usize,
+}
+
+impl Default for MailboxLimits {
+    fn default() -> Self {
+        Self {
+            quota_bytes: DEFAULT_QUOTA_BYTES,
+            max_messages: MAX_MESSAGES,
+            max_folders: MAX_FOLDERS,
+            max_depth: MAX_FOLDER_DEPTH,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("no mailbox {0}")]
@@ -67,6 +104,8 @@ pub enum StoreError {
     CannotDeleteDefaultFolder(String),
     #[error("{0:?} is a default folder and cannot be renamed")]
     CannotRenameDefaultFolder(String),
+    #[error("the mailbox is full: {0}")]
+    OverQuota(String),
     #[error("{0:?} has subfolders")]
     HasChildren(String),
     #[error("{0:?} is not a valid folder name")]
@@ -87,6 +126,8 @@ pub struct Store {
     mailboxes: std::sync::RwLock<HashMap<String, Arc<Mailbox>>>,
     /// Every message SMTP submission accepted, external recipients included.
     pub outbox: Outbox,
+    /// The limits mailboxes added or reset later get ([`Store::set_limits`]).
+    limits: std::sync::RwLock<MailboxLimits>,
 }
 
 impl Store {
@@ -94,6 +135,7 @@ impl Store {
         Ok(Store {
             mailboxes: std::sync::RwLock::new(Self::build(directory)?),
             outbox: Outbox::default(),
+            limits: std::sync::RwLock::new(MailboxLimits::default()),
         })
     }
 
@@ -114,6 +156,10 @@ impl Store {
     /// outbox. Sessions that hold a mailbox keep the old one until they reconnect.
     pub fn reset_from(&self, directory: &Directory) -> Result<(), StoreError> {
         let fresh = Self::build(directory)?;
+        let limits = self.limits();
+        for m in fresh.values() {
+            m.lock().limits = limits;
+        }
         *self.map_mut() = fresh;
         self.outbox.clear();
         Ok(())
@@ -132,6 +178,7 @@ impl Store {
             mailboxes: std::sync::RwLock::new(map),
             // What SMTP accepted is history, not mailbox state: a copy starts empty.
             outbox: Outbox::default(),
+            limits: std::sync::RwLock::new(self.limits()),
         }
     }
 
@@ -139,8 +186,25 @@ impl Store {
     pub fn restore_from(&self, other: &Store) {
         let fresh = other.duplicate();
         let map = fresh.mailboxes.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let limits = self.limits();
+        for m in map.values() {
+            m.lock().limits = limits;
+        }
         *self.map_mut() = map;
         self.outbox.clear();
+    }
+
+    /// Set every mailbox's limits, and those of mailboxes added later.
+    pub fn set_limits(&self, limits: MailboxLimits) {
+        *self.limits.write().unwrap_or_else(PoisonError::into_inner) = limits;
+        for m in self.map().values() {
+            m.lock().limits = limits;
+        }
+    }
+
+    /// The limits new mailboxes get.
+    pub fn limits(&self) -> MailboxLimits {
+        *self.limits.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Add an empty mailbox with the default folders (New-Mailbox).
@@ -150,7 +214,9 @@ impl Store {
         if map.contains_key(&key) {
             return Err(StoreError::DuplicateMailbox(address.to_string()));
         }
-        map.insert(key, Arc::new(Mailbox::new(address)));
+        let mailbox = Mailbox::new(address);
+        mailbox.lock().limits = self.limits();
+        map.insert(key, Arc::new(mailbox));
         Ok(())
     }
 
@@ -223,7 +289,8 @@ impl Store {
     /// SMTP submission: the message goes to the INBOX of every recipient that has a
     /// mailbox here (once each), and a `\Seen` copy to the sender's Sent Items. The
     /// message is parsed before anything is stored, so a message that cannot be stored
-    /// is stored nowhere. Returns the recipients whose INBOX got it.
+    /// is stored nowhere. A mailbox over its limits ([`MailboxLimits`]) gets no copy.
+    /// Returns the recipients whose INBOX got it.
     pub fn submit(
         &self,
         sender: &str,
@@ -239,14 +306,23 @@ impl Store {
                 continue;
             }
             if let Some(mailbox) = self.mailbox(&key) {
-                mailbox.append("INBOX", raw, Flags::empty(), Some(at))?;
-                delivered.push(key);
+                // A full mailbox does not get it (Exchange would bounce it later with
+                // `554 5.2.2 mailbox full`); the submission still succeeds for the others.
+                match mailbox.append("INBOX", raw, Flags::empty(), Some(at)) {
+                    Ok(_) => delivered.push(key),
+                    Err(StoreError::OverQuota(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         if let Some(mailbox) = self.mailbox(sender) {
-            // A mailbox whose Sent Items was deleted (or never made) just keeps no copy.
+            // A mailbox whose Sent Items was deleted (or never made), or that is full, just
+            // keeps no copy.
             if mailbox.exists("Sent Items") {
-                mailbox.append("Sent Items", raw, Flags::SEEN, Some(at))?;
+                match mailbox.append("Sent Items", raw, Flags::SEEN, Some(at)) {
+                    Ok(_) | Err(StoreError::OverQuota(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(delivered)
@@ -333,6 +409,7 @@ impl Folder {
 struct State {
     folders: Vec<Folder>,
     next_uid_validity: u32,
+    limits: MailboxLimits,
 }
 
 /// INBOX in any case is INBOX, also as the first segment of a subfolder.
@@ -359,11 +436,39 @@ impl State {
         let mut s = State {
             folders: Vec::new(),
             next_uid_validity: FIRST_UID_VALIDITY,
+            limits: MailboxLimits::default(),
         };
         for (name, special) in DEFAULT_FOLDERS {
             s.add(name.to_string(), special);
         }
         s
+    }
+
+    /// Whether `count` more messages of `bytes` in all fit the mailbox's limits; the
+    /// usage is counted afresh (one pass over the messages) so that no path can let a
+    /// running total drift.
+    fn room_for(&self, count: usize, bytes: u64) -> Result<(), StoreError> {
+        let held: usize = self.folders.iter().map(|f| f.messages.len()).sum();
+        let used: u64 = self
+            .folders
+            .iter()
+            .flat_map(|f| &f.messages)
+            .map(|m| u64::from(m.size()))
+            .sum();
+        let l = self.limits;
+        if held.saturating_add(count) > l.max_messages {
+            return Err(StoreError::OverQuota(format!(
+                "{held} messages held, {count} more would pass the limit of {} (--mailbox-max-messages)",
+                l.max_messages
+            )));
+        }
+        if used.saturating_add(bytes) > l.quota_bytes {
+            return Err(StoreError::OverQuota(format!(
+                "{used} bytes held, {bytes} more would pass the quota of {} bytes (--mailbox-quota-bytes)",
+                l.quota_bytes
+            )));
+        }
+        Ok(())
     }
 
     fn add(&mut self, name: String, special: Option<&'static str>) {
@@ -405,6 +510,7 @@ impl State {
         if self.find(&name).is_some() {
             return Err(StoreError::FolderExists(name));
         }
+        self.room_for_folder(&name)?;
         // Missing parents are created too (RFC 3501 CREATE).
         let mut prefix = String::new();
         for segment in name.split(DELIMITER) {
@@ -415,6 +521,36 @@ impl State {
             if self.find(&prefix).is_none() {
                 self.add(prefix.clone(), None);
             }
+        }
+        Ok(())
+    }
+
+    /// Whether a folder called `name` (and its missing parents) fits the folder limits.
+    fn room_for_folder(&self, name: &str) -> Result<(), StoreError> {
+        let depth = name.split(DELIMITER).count();
+        if depth > self.limits.max_depth {
+            return Err(StoreError::OverQuota(format!(
+                "{depth} levels of folders, more than the limit of {} (--mailbox-max-folder-depth)",
+                self.limits.max_depth
+            )));
+        }
+        let mut missing = 0;
+        let mut prefix = String::new();
+        for segment in name.split(DELIMITER) {
+            if !prefix.is_empty() {
+                prefix.push(DELIMITER);
+            }
+            prefix.push_str(segment);
+            if self.find(&prefix).is_none() {
+                missing += 1;
+            }
+        }
+        if self.folders.len() + missing > self.limits.max_folders {
+            return Err(StoreError::OverQuota(format!(
+                "{} folders, {missing} more would pass the limit of {} (--mailbox-max-folders)",
+                self.folders.len(),
+                self.limits.max_folders
+            )));
         }
         Ok(())
     }
@@ -447,6 +583,10 @@ impl State {
                 f.position(*uid).map(|i| f.messages[i].clone())
             })
             .collect();
+        if !remove {
+            let bytes = picked.iter().map(|m| u64::from(m.size())).sum();
+            self.room_for(picked.len(), bytes)?;
+        }
         let mut pairs = Vec::with_capacity(picked.len());
         if src == dst {
             // COPY into the same folder: new UIDs; MOVE into itself: new UIDs too
@@ -614,6 +754,30 @@ impl Mailbox {
         if state.find(&to).is_some() {
             return Err(StoreError::FolderExists(to));
         }
+        // The limits as CREATE keeps them: the new name's missing parents (and, for INBOX,
+        // the new folder) must fit, and so must the deepest subfolder once moved.
+        let below = state
+            .folders
+            .iter()
+            .filter(|f| is_inferior(&f.name, &from))
+            .map(|f| f.name[from.len()..].split(DELIMITER).count() - 1)
+            .max()
+            .unwrap_or(0);
+        let parent_of_to = to.rsplit_once(DELIMITER).map(|(p, _)| p);
+        if from == "INBOX" {
+            state.room_for_folder(&to)?;
+        } else if let Some(parent) = parent_of_to {
+            if state.find(parent).is_none() {
+                state.room_for_folder(parent)?;
+            }
+        }
+        let depth = to.split(DELIMITER).count() + below;
+        if depth > state.limits.max_depth {
+            return Err(StoreError::OverQuota(format!(
+                "{depth} levels of folders, more than the limit of {} (--mailbox-max-folder-depth)",
+                state.limits.max_depth
+            )));
+        }
         if is_inferior(&to, &from) {
             return Err(StoreError::RenameIntoItself(from));
         }
@@ -773,6 +937,8 @@ impl Mailbox {
         let date = internal_date.unwrap_or_else(OffsetDateTime::now_utc);
         let msg = Message::parse(Arc::from(raw), 0, flags, Some(date)).map_err(StoreError::InvalidMessage)?;
         let mut state = self.lock();
+        state.folder_mut(folder)?;
+        state.room_for(1, u64::from(msg.size()))?;
         let f = state.folder_mut(folder)?;
         let uid = f.push(msg);
         let uid_validity = f.uid_validity;

@@ -871,3 +871,71 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn mailbox_limits_bound_append_copy_create_and_rename() {
+    let store = demo();
+    let mbx = store.mailbox(USER).expect("mailbox");
+    let held = mbx.status("INBOX").expect("status").messages as usize
+        + ["Drafts", "Sent Items", "Deleted Items", "Junk Email"]
+            .iter()
+            .map(|f| mbx.status(f).expect("status").messages as usize)
+            .sum::<usize>();
+    // Room for three more messages, two more folders, three levels.
+    store.set_limits(MailboxLimits {
+        quota_bytes: u64::MAX,
+        max_messages: held + 3,
+        max_folders: 7,
+        max_depth: 3,
+    });
+    let msg = b"Subject: q\r\n\r\nx\r\n";
+    mbx.append("Drafts", msg, Flags::empty(), None).expect("first");
+    let uid = mbx.append("Drafts", msg, Flags::empty(), None).expect("second").1;
+    // COPY of two messages needs two places; one is left: refused whole, nothing copied.
+    let err = mbx
+        .copy("Drafts", &[uid - 1, uid], "Drafts")
+        .expect_err("over the message limit");
+    assert!(
+        matches!(&err, StoreError::OverQuota(r) if r.contains("--mailbox-max-messages")),
+        "{err}"
+    );
+    assert_eq!(mbx.status("Drafts").expect("status").messages, 2);
+    mbx.copy("Drafts", &[uid], "Drafts").expect("one fits");
+    assert!(matches!(
+        mbx.append("Drafts", msg, Flags::empty(), None),
+        Err(StoreError::OverQuota(_))
+    ));
+    // MOVE makes nothing new: still allowed at the limit.
+    mbx.move_messages("Drafts", &[uid], "INBOX").expect("move");
+
+    mbx.create("A/B").expect("two folders");
+    assert!(matches!(mbx.create("C"), Err(StoreError::OverQuota(r)) if r.contains("--mailbox-max-folders")));
+    assert!(
+        matches!(mbx.rename("A", "X/Y/Z"), Err(StoreError::OverQuota(_))),
+        "X is one folder too many"
+    );
+    assert!(matches!(mbx.rename("A/B", "A/B/C/D"), Err(StoreError::OverQuota(_))));
+    mbx.rename("A", "Top").expect("same depth, no new parent");
+    assert!(mbx.exists("Top/B"));
+
+    // The byte quota counts every copy at its size.
+    store.set_limits(MailboxLimits {
+        quota_bytes: 0,
+        ..MailboxLimits::default()
+    });
+    let err = mbx
+        .append("Drafts", msg, Flags::empty(), None)
+        .expect_err("over the quota");
+    assert!(err.to_string().contains("--mailbox-quota-bytes"), "{err}");
+    // Limits reach mailboxes added later, and a submission skips a full mailbox.
+    store.add_mailbox("new@contoso.com").expect("new");
+    assert!(store
+        .mailbox("new@contoso.com")
+        .expect("new")
+        .append("INBOX", msg, Flags::empty(), None)
+        .is_err());
+    let delivered = store
+        .submit(USER, &["new@contoso.com".to_string()], msg, OffsetDateTime::now_utc())
+        .expect("the submission itself succeeds");
+    assert!(delivered.is_empty(), "{delivered:?}");
+}
