@@ -13,9 +13,13 @@ async fn server_with(config: ImapConfig) -> MockServer {
 }
 
 async fn auth(server: &MockServer, token: &str) -> (Imap, Vec<String>) {
+    auth_as(server, USER, token).await
+}
+
+async fn auth_as(server: &MockServer, user: &str, token: &str) -> (Imap, Vec<String>) {
     let (mut c, _) = Imap::tls(server).await;
     let r = c
-        .cmd("L1", &format!("AUTHENTICATE XOAUTH2 {}", xoauth2(USER, token)))
+        .cmd("L1", &format!("AUTHENTICATE XOAUTH2 {}", xoauth2(user, token)))
         .await;
     (c, r)
 }
@@ -45,13 +49,7 @@ async fn sessions_per_mailbox_beyond_the_limit_are_not_connected_until_one_ends(
         .unwrap_or_default()
         .contains("2 IMAP sessions are already open on test.user@contoso.com (limit 2"));
     // Another mailbox is not affected.
-    let (mut other, _) = Imap::tls(&server).await;
-    other
-        .cmd(
-            "L1",
-            &format!("AUTHENTICATE XOAUTH2 {}", xoauth2("shared.inbox@contoso.com", &token)),
-        )
-        .await;
+    let (mut other, _) = auth_as(&server, "shared.inbox@contoso.com", &token).await;
     assert_eq!(other.cmd("O1", "SELECT INBOX").await[0], "* 2 EXISTS\r\n");
     // One session ends: its place is free again.
     a.cmd("A2", "LOGOUT").await;
@@ -354,13 +352,7 @@ async fn a_full_mailbox_refuses_append_and_copy_and_other_mailboxes_carry_on() {
         .await;
     let a5 = c.line().await;
     assert!(a5.starts_with("A5 OK [APPENDUID"), "{a5}");
-    let (mut other, _) = Imap::tls(&server).await;
-    other
-        .cmd(
-            "L1",
-            &format!("AUTHENTICATE XOAUTH2 {}", xoauth2("shared.inbox@contoso.com", &token)),
-        )
-        .await;
+    let (mut other, _) = auth_as(&server, "shared.inbox@contoso.com", &token).await;
     other
         .send_raw(format!("O1 APPEND Drafts {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes())
         .await;

@@ -512,6 +512,15 @@ impl State {
         }
         self.room_for_folder(&name)?;
         // Missing parents are created too (RFC 3501 CREATE).
+        for missing in self.missing_folders(&name) {
+            self.add(missing, None);
+        }
+        Ok(())
+    }
+
+    /// `name` and its parents that do not exist yet, outermost first.
+    fn missing_folders(&self, name: &str) -> Vec<String> {
+        let mut missing = Vec::new();
         let mut prefix = String::new();
         for segment in name.split(DELIMITER) {
             if !prefix.is_empty() {
@@ -519,10 +528,10 @@ impl State {
             }
             prefix.push_str(segment);
             if self.find(&prefix).is_none() {
-                self.add(prefix.clone(), None);
+                missing.push(prefix.clone());
             }
         }
-        Ok(())
+        missing
     }
 
     /// Whether a folder called `name` (and its missing parents) fits the folder limits.
@@ -534,17 +543,7 @@ impl State {
                 self.limits.max_depth
             )));
         }
-        let mut missing = 0;
-        let mut prefix = String::new();
-        for segment in name.split(DELIMITER) {
-            if !prefix.is_empty() {
-                prefix.push(DELIMITER);
-            }
-            prefix.push_str(segment);
-            if self.find(&prefix).is_none() {
-                missing += 1;
-            }
-        }
+        let missing = self.missing_folders(name).len();
         if self.folders.len() + missing > self.limits.max_folders {
             return Err(StoreError::OverQuota(format!(
                 "{} folders, {missing} more would pass the limit of {} (--mailbox-max-folders)",
