@@ -939,3 +939,15 @@ fn mailbox_limits_bound_append_copy_create_and_rename() {
         .expect("the submission itself succeeds");
     assert!(delivered.is_empty(), "{delivered:?}");
 }
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p mock-server --lib list_of_many_folders -- --ignored --nocapture"]
+fn list_of_many_folders_cost() {
+    let mbx = user();
+    for i in 0..MAX_FOLDERS - 200 {
+        mbx.create(&format!("F{}/S{i}", i % 100)).expect("create");
+    }
+    let started = std::time::Instant::now();
+    let n = mbx.list().len();
+    println!("LIST of {n} folders: {:?}", started.elapsed());
+}
