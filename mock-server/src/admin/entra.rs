@@ -272,7 +272,7 @@ impl Admin {
         Ok(())
     }
 
-    /// "Grant admin consent for <tenant>": every permission of the app becomes consented.
+    /// "Grant admin consent for \<tenant\>": every permission of the app becomes consented.
     pub fn grant_admin_consent(&self, app: &str) -> Result<()> {
         self.set_consent(app, true)
     }

@@ -183,12 +183,12 @@ pub const UNKNOWN_COMMAND: &str = "BAD Command Error. 12";
 pub const ARGUMENT_ERROR: &str = "BAD Command Argument Error. 11";
 pub const ARGUMENT_ERROR_12: &str = "BAD Command Argument Error. 12";
 /// SEARCH with a charset other than US-ASCII (outlook.office365.com,
-/// https://github.com/home-assistant/core/issues/48294: UTF-8 refused, US-ASCII the only one
+/// <https://github.com/home-assistant/core/issues/48294>: UTF-8 refused, US-ASCII the only one
 /// named; the same in MailKit #808 and node-imap #664).
 pub const SEARCH_BAD_CHARSET: &str = "NO [BADCHARSET (US-ASCII)] The specified charset is not supported.";
 pub const COMMAND_TOO_LONG: &str = "BAD Command Error. 10";
 /// The go-ahead for a synchronizing literal (Exchange 2013's wording, as clients log it; on
-/// Outlook's Exchange in https://github.com/mscdex/node-imap/issues/664, 2017).
+/// Outlook's Exchange in <https://github.com/mscdex/node-imap/issues/664>, 2017).
 pub const GO_AHEAD: &str = "+ Ready for additional command text.\r\n";
 pub const BASIC_AUTH_DISABLED: &str = "NO Basic authentication is disabled.";
 pub const LOGIN_FAILED: &str = "NO LOGIN failed.";

@@ -53,7 +53,7 @@ const DEFAULT_FOLDERS: [(&str, Option<&str>); 5] = [
 
 /// Exchange Online's mailbox folder limits ("Maximum number of subfolders per mailbox
 /// 10,000", "Maximum folder hierarchy depth 300"; the Exchange Online limits service
-/// description, as quoted at https://answers.uillinois.edu/illinois/page.php?id=90634).
+/// description, as quoted at <https://answers.uillinois.edu/illinois/page.php?id=90634>).
 pub const MAX_FOLDERS: usize = 10_000;
 /// See [`MAX_FOLDERS`].
 pub const MAX_FOLDER_DEPTH: usize = 300;
