@@ -28,12 +28,16 @@ printf '\013BDAT 4\r\nFromBDAT 26 LAST\r\n: test.user@contoso.com\r\n\r\nRSET\r\
 printf '\007MAIL FROM:<test.user@contoso.com>\r\nRCPT TO:<a@example.org>\r\nDATA\r\nbare\nLF\n.\n\r\n.\r\nNOOP\r\n' > corpus/smtp_commands/bare-lf
 printf '\000EHLO x.example\r\nSTARTTLS\r\nEHLO x.example\r\nAUTH XOAUTH2\r\n*\r\nAUTH LOGIN\r\nu\r\np\r\n' > corpus/smtp_commands/plain
 # Whole client sides of the recordings, one file per recording: IMAP (first byte 'a' or
-# similar: the cut falls inside), POP3 after TLS (first byte 1), SMTP in plain text (first
+# similar: authenticated, the cut falls inside; and before authentication, below), POP3 after TLS (first byte 1), SMTP in plain text (first
 # byte 0, the recording does its own EHLO/STARTTLS). {xoauth2} becomes the guide's blob.
 blob='dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ=='
 session() { grep '^C: ' "$1" | sed "s/^C: //; s/{xoauth2}/$blob/g; s/{[a-z_]*}/x/g; s/\$/\r/"; }
 for f in ../fixtures/recordings/imap/*.txt; do
   session "$f" > "corpus/imap_commands/session-$(basename "$f" .txt)"
+  # The same before authentication: over TLS (first byte 0x80) and on the plain port
+  # (0xc0, STARTTLS available); the recording's own AUTHENTICATE or LOGIN comes first.
+  { printf '\200'; session "$f"; } > "corpus/imap_commands/preauth-$(basename "$f" .txt)"
+  { printf '\300'; session "$f"; } > "corpus/imap_commands/preauth-plain-$(basename "$f" .txt)"
 done
 for f in ../fixtures/recordings/pop3/*.txt; do
   { printf '\001'; session "$f"; } > "corpus/pop3_commands/session-$(basename "$f" .txt)"

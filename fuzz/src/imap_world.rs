@@ -2,6 +2,9 @@
 //! test (`mock-server/tests/fuzz_imap_commands.rs`) runs it over the seed corpus and
 //! measures its executions per second.
 //!
+//! Runs start either authenticated or before authentication (the first byte says; see
+//! [`run`]).
+//!
 //! No server and no socket: the core (directory, signing keys, mail store) is made once per
 //! process and one session logs in with a real token once; every run restores the pristine
 //! store (a copy of the built one, no parsing), forks that logged-in session
@@ -51,7 +54,8 @@ fn world() -> &'static World {
     })
 }
 
-/// Feed one chunk and answer it; false once the session has closed.
+/// Feed one chunk and answer it; false once the session has closed. STARTTLS is taken as
+/// a handshake that succeeded, as the connection would make it.
 fn feed(s: &mut Session, chunk: &[u8]) -> bool {
     s.receive(chunk);
     while let Some(r) = s.next_reply() {
@@ -59,25 +63,39 @@ fn feed(s: &mut Session, chunk: &[u8]) -> bool {
             !r.out.is_empty() || r.action == Action::Close,
             "a reply with no bytes that does not close"
         );
-        if r.action == Action::Close {
-            return false;
+        match r.action {
+            Action::Close => return false,
+            Action::StartTls => s.tls_started(),
+            Action::Continue => {}
         }
     }
     true
 }
 
-/// One run: any bytes, cut in two where the first byte says.
+/// One run: any bytes. The first byte says how: bit 7 clear, an authenticated session (a
+/// fork of the logged-in one) and the input cut in two at bits 0–6; bit 7 set, a session
+/// before authentication (what any client on the network reaches), over TLS unless bit 6
+/// is set (then plain, STARTTLS available), cut at bits 0–5.
 pub fn run(data: &[u8]) {
     let w = world();
     w.imap.core.store.restore_from(&w.pristine);
     w.imap.core.journal.clear();
-    let mut s = w
-        .origin
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .fork_authenticated()
-        .expect("a fork of the logged-in session");
-    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let first = data.first().copied().unwrap_or(0);
+    let (mut s, cut) = if first & 0x80 == 0 {
+        let fork = w
+            .origin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fork_authenticated()
+            .expect("a fork of the logged-in session");
+        (fork, first & 0x7f)
+    } else {
+        let tls = first & 0x40 == 0;
+        let mut fresh = Session::new(w.imap.clone(), "fuzz".into(), tls);
+        assert!(!fresh.open().out.is_empty(), "a greeting");
+        (fresh, first & 0x3f)
+    };
+    let cut = usize::from(cut).min(data.len());
     let (a, b) = data.split_at(cut);
     let _ = feed(&mut s, a) && feed(&mut s, b);
     let held = w.imap.buffered_bytes();
