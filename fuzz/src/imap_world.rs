@@ -16,8 +16,6 @@
 use mock_server::imap::session::{Action, Session};
 use mock_server::imap::{ImapConfig, ImapState};
 use mock_server::mailstore::Store;
-use mock_server::state::Core;
-use mock_server::Clock;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// The mailbox the session opens.
@@ -34,10 +32,7 @@ static WORLD: OnceLock<World> = OnceLock::new();
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
-        let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
-        let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
-        let blob = mock_server::sasl::xoauth2::encode(USER, &token);
+        let (core, blob) = mock_server::demo::poller_login(USER, false).expect("the demo tenant and a token");
         let pristine = core.store.duplicate();
         let imap = Arc::new(ImapState::new(core, ImapConfig::default()));
         let mut origin = Session::new(imap.clone(), "fuzz".into(), true);

@@ -9,10 +9,8 @@
 //! No server and no socket: the core (directory, keys, store) is built once per process on
 //! a frozen clock, so the token issued here never expires however long the run.
 
-use mock_server::clock::Clock;
 use mock_server::pop3::session::{Action, Session};
 use mock_server::pop3::{Pop3Config, Pop3State};
-use mock_server::state::Core;
 use std::sync::{Arc, OnceLock};
 
 struct World {
@@ -24,14 +22,11 @@ static WORLD: OnceLock<World> = OnceLock::new();
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
-        let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
-        core.clock.freeze();
-        let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
-        let blob = mock_server::sasl::xoauth2::encode("test.user@contoso.com", &token).into_bytes();
+        let (core, blob) =
+            mock_server::demo::poller_login("test.user@contoso.com", true).expect("the demo tenant and a token");
         World {
             pop: Arc::new(Pop3State::new(core, Pop3Config::default())),
-            blob,
+            blob: blob.into_bytes(),
         }
     })
 }

@@ -20,8 +20,6 @@
 use mock_server::mailstore::Store;
 use mock_server::smtp::session::{Action, Session};
 use mock_server::smtp::{SmtpConfig, SmtpState};
-use mock_server::state::Core;
-use mock_server::Clock;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// The mailbox the session authenticates as.
@@ -40,17 +38,14 @@ static WORLD: OnceLock<World> = OnceLock::new();
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
-        let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
-        core.clock.freeze();
-        let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
+        let (core, blob) = mock_server::demo::poller_login(USER, true).expect("the demo tenant and a token");
         let config = SmtpConfig {
             max_message_size: MAX_MESSAGE,
             ..SmtpConfig::default()
         };
         World {
             pristine: core.store.duplicate(),
-            blob: mock_server::sasl::xoauth2::encode(USER, &token),
+            blob,
             smtp: Arc::new(SmtpState::new(core, config)),
         }
     })

@@ -201,6 +201,23 @@ pub fn issue_app_token(core: &crate::state::Core, app: App) -> Result<String, Ap
     })
 }
 
+/// The demo tenant's [`crate::state::Core`] and the XOAUTH2 string (base64) with which the
+/// Mail Poller's token opens `user`'s mailbox: where the sans-I/O fuzz worlds and session
+/// tests start. `frozen` stops the core's clock, so that the token never expires however
+/// long a fuzz run lasts.
+pub fn poller_login(
+    user: &str,
+    frozen: bool,
+) -> Result<(Arc<crate::state::Core>, String), Box<dyn std::error::Error + Send + Sync>> {
+    let directory = crate::directory::fixture::demo_tenant()?;
+    let core = Arc::new(crate::state::Core::new(directory, crate::Clock::system())?);
+    if frozen {
+        core.clock.freeze();
+    }
+    let token = issue_app_token(&core, POLLER)?;
+    Ok((core, crate::sasl::xoauth2::encode(user, &token)))
+}
+
 /// Why [`crate::MockServer::try_app_token`] got no token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppTokenError {

@@ -4,8 +4,6 @@
 use mock_server::imap::session::{Action, Session};
 use mock_server::imap::{ImapConfig, ImapState};
 use mock_server::mailstore::Store;
-use mock_server::state::Core;
-use mock_server::Clock;
 use std::sync::Arc;
 
 const USER: &str = "test.user@contoso.com";
@@ -17,13 +15,11 @@ struct World {
 }
 
 fn world(config: ImapConfig) -> World {
-    let directory = mock_server::directory::fixture::demo_tenant().expect("demo tenant");
-    let core = Arc::new(Core::new(directory, Clock::system()).expect("core"));
-    let token = mock_server::demo::issue_app_token(&core, mock_server::demo::POLLER).expect("token");
+    let (core, blob) = mock_server::demo::poller_login(USER, false).expect("the demo tenant and a token");
     World {
         pristine: core.store.duplicate(),
         imap: Arc::new(ImapState::new(core, config)),
-        blob: mock_server::sasl::xoauth2::encode(USER, &token),
+        blob,
     }
 }
 
