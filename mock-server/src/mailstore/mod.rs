@@ -156,10 +156,7 @@ impl Store {
     /// outbox. Sessions that hold a mailbox keep the old one until they reconnect.
     pub fn reset_from(&self, directory: &Directory) -> Result<(), StoreError> {
         let fresh = Self::build(directory)?;
-        let limits = self.limits();
-        for m in fresh.values() {
-            m.lock().limits = limits;
-        }
+        give_limits(&fresh, self.limits());
         *self.map_mut() = fresh;
         self.outbox.clear();
         Ok(())
@@ -186,10 +183,7 @@ impl Store {
     pub fn restore_from(&self, other: &Store) {
         let fresh = other.duplicate();
         let map = fresh.mailboxes.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let limits = self.limits();
-        for m in map.values() {
-            m.lock().limits = limits;
-        }
+        give_limits(&map, self.limits());
         *self.map_mut() = map;
         self.outbox.clear();
     }
@@ -197,9 +191,7 @@ impl Store {
     /// Set every mailbox's limits, and those of mailboxes added later.
     pub fn set_limits(&self, limits: MailboxLimits) {
         *self.limits.write().unwrap_or_else(PoisonError::into_inner) = limits;
-        for m in self.map().values() {
-            m.lock().limits = limits;
-        }
+        give_limits(&self.map(), limits);
     }
 
     /// The limits new mailboxes get.
@@ -412,6 +404,13 @@ struct State {
     limits: MailboxLimits,
 }
 
+/// Every mailbox of `map` keeps `limits` from now on.
+fn give_limits(map: &HashMap<String, Arc<Mailbox>>, limits: MailboxLimits) {
+    for m in map.values() {
+        m.lock().limits = limits;
+    }
+}
+
 /// INBOX in any case is INBOX, also as the first segment of a subfolder.
 fn canonical(name: &str) -> String {
     match name.split_once(DELIMITER) {
@@ -534,15 +533,20 @@ impl State {
         missing
     }
 
-    /// Whether a folder called `name` (and its missing parents) fits the folder limits.
-    fn room_for_folder(&self, name: &str) -> Result<(), StoreError> {
-        let depth = name.split(DELIMITER).count();
+    /// Whether folders `depth` levels deep fit the depth limit.
+    fn room_for_depth(&self, depth: usize) -> Result<(), StoreError> {
         if depth > self.limits.max_depth {
             return Err(StoreError::OverQuota(format!(
                 "{depth} levels of folders, more than the limit of {} (--mailbox-max-folder-depth)",
                 self.limits.max_depth
             )));
         }
+        Ok(())
+    }
+
+    /// Whether a folder called `name` (and its missing parents) fits the folder limits.
+    fn room_for_folder(&self, name: &str) -> Result<(), StoreError> {
+        self.room_for_depth(name.split(DELIMITER).count())?;
         let missing = self.missing_folders(name).len();
         if self.folders.len() + missing > self.limits.max_folders {
             return Err(StoreError::OverQuota(format!(
@@ -777,13 +781,7 @@ impl Mailbox {
                 state.room_for_folder(parent)?;
             }
         }
-        let depth = to.split(DELIMITER).count() + below;
-        if depth > state.limits.max_depth {
-            return Err(StoreError::OverQuota(format!(
-                "{depth} levels of folders, more than the limit of {} (--mailbox-max-folder-depth)",
-                state.limits.max_depth
-            )));
-        }
+        state.room_for_depth(to.split(DELIMITER).count() + below)?;
         if is_inferior(&to, &from) {
             return Err(StoreError::RenameIntoItself(from));
         }
